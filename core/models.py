@@ -1,0 +1,210 @@
+"""Word-level models on one vocabulary: embedding -> body -> vocabulary scores.
+
+    rnn, lstm, gru, transformer   next-word language models (causal): logits[t] scores token t+1
+    bilstm                        fills a blank from both sides: logits[t] scores the word at t
+
+Each shipped model lives in ``assets/models/<name>/``: ``model.safetensors``
+(weights; never pickle), ``config.json`` (a ``ModelConfig``), ``vocab.json``
+and ``metrics.json``. ``load(name)`` reads one; ``available()`` lists them.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Sequence
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import Tensor, nn
+
+from . import recurrent
+from .attention import TransformerBody
+from .text import DEFAULT_CAP, SPECIALS, UNK, Vocab, encode
+from .trace import Trace
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+MODELS_DIR = REPO_ROOT / "assets" / "models"
+SHIPPED = ("rnn", "lstm", "gru", "transformer", "bilstm")
+ARCHS = ("rnn", "lstm", "gru", "transformer", "bilstm")
+
+
+class CheckpointError(RuntimeError):
+    """A model folder is missing or unreadable; the message names the file and the rebuild command."""
+
+
+def rebuild_command(name: str) -> str:
+    return f"python -m core train --arch {name}"
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    arch: str  # rnn | lstm | gru | transformer | bilstm
+    vocab_size: int  # V
+    embed_dim: int = 128  # E, the same for every shipped model
+    hidden_size: int = 256  # H per direction (recurrent); the Transformer's width is embed_dim
+    num_layers: int = 1
+    heads: int = 4  # Transformer only
+    nonlinearity: str = "tanh"  # vanilla RNN only
+    positional: str = "sinusoidal"  # Transformer only: sinusoidal | learned
+    max_len: int = 1024  # learned positional encoding only
+
+    def __post_init__(self):
+        if self.arch not in ARCHS:
+            raise ValueError(f"arch must be one of {ARCHS}, got {self.arch!r}")
+
+    @property
+    def task(self) -> str:
+        return "fill_blank" if self.arch == "bilstm" else "next_word"
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+class WordModel(nn.Module):
+    """Embedding (V, E) -> body -> Linear to V. ``forward`` trains on batches; ``trace`` explains one text."""
+
+    def __init__(self, config: ModelConfig, vocab: Vocab):
+        super().__init__()
+        if len(vocab) != config.vocab_size:
+            raise ValueError(f"vocabulary has {len(vocab)} words, config says {config.vocab_size}")
+        self.config, self.vocab = config, vocab
+        E, H, L, V = config.embed_dim, config.hidden_size, config.num_layers, config.vocab_size
+        self.embedding = nn.Embedding(V, E)
+        if config.arch == "transformer":
+            self.body = TransformerBody(E, config.heads, L, config.positional, config.max_len)
+            out = E
+        elif config.arch == "rnn":
+            self.body = recurrent.RNN(E, H, L, nonlinearity=config.nonlinearity, batch_first=True)
+            out = H
+        elif config.arch == "bilstm":
+            self.body = recurrent.LSTM(E, H, L, batch_first=True, bidirectional=True)
+            out = 2 * H
+        else:
+            self.body = (recurrent.LSTM if config.arch == "lstm" else recurrent.GRU)(E, H, L, batch_first=True)
+            out = H
+        self.head = nn.Linear(out, V)
+
+    @property
+    def name(self) -> str:
+        return self.config.arch
+
+    def forward(self, ids: Tensor) -> Tensor:  # (B, T) -> logits (B, T, V)
+        x = self.embedding(ids)  # (B, T, E)
+        h = self.body(x) if self.config.arch == "transformer" else self.body(x)[0]  # (B, T, out)
+        return self.head(h)
+
+    # -- explaining one text -------------------------------------------------
+    def trace_embeddings(self, x: Tensor) -> dict[str, Tensor]:
+        """Every value from given input vectors ``x`` (T, E): the body's names plus ``logits``.
+
+        Gradients flow back to ``x`` when it requires grad (core.memory uses that)."""
+        if self.config.arch == "transformer":
+            values = self.body.trace_values(x)
+        else:
+            values = recurrent.trace_values(self.body, x)
+        values["logits"] = self.head(values["output"])  # (T, V)
+        return values
+
+    def trace(self, text: str | Sequence[int], cap: int = DEFAULT_CAP) -> Trace:
+        """Trace one text (or a list of token ids). Raises ValueError on empty text."""
+        if isinstance(text, str):
+            enc = encode(text, self.vocab, cap)
+            ids, tokens, unknown, truncated = list(enc.ids), enc.tokens, enc.unknown, enc.truncated
+        else:
+            ids = [int(i) for i in text][:cap]
+            if any(not 0 <= i < len(self.vocab) for i in ids):
+                raise ValueError(f"token ids must be in [0, {len(self.vocab)})")
+            tokens, unknown, truncated = self.vocab.decode(ids), (), False
+        if not ids:
+            raise ValueError("the text has no words to trace: type at least one word")
+        with torch.no_grad():
+            values = self.trace_embeddings(self.embedding(torch.tensor(ids)))
+        meta = {"model": self.name, "architecture": self.config.arch, "task": self.config.task, "ids": ids}
+        return Trace(values, tokens=tokens, unknown=unknown, truncated=truncated, meta=meta)
+
+    def predict(self, text: str, k: int = 5) -> list[list[tuple[str, float]]]:
+        """Top-k words at each position, with probabilities, most likely first.
+
+        Next-word models: the word after position t. ``bilstm``: the word that
+        fits at position t (meaningful where the text has a blank, ``___``).
+        Special tokens (``<pad>``, ``<blank>``, ...) are never proposed except
+        ``<unk>``, shown as ``<unk>`` (a word outside the vocabulary). Ties are
+        broken by vocabulary index, so the result is deterministic.
+        """
+        return top_words(self.trace(text)["logits"], self.vocab, k)
+
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+
+def top_words(logits: Tensor, vocab: Vocab, k: int = 5) -> list[list[tuple[str, float]]]:
+    """Top-k (word, probability) per row of ``logits`` (T, V), specials other than <unk> excluded."""
+    probs = torch.softmax(logits.detach().double(), dim=-1)
+    probs[:, [vocab.stoi[s] for s in SPECIALS if s != UNK]] = -1.0
+    k = max(1, min(k, probs.shape[1]))
+    order = torch.sort(probs, dim=-1, descending=True, stable=True).indices[:, :k]
+    return [[(vocab.itos[i], float(probs[t, i])) for i in row.tolist()] for t, row in enumerate(order)]
+
+
+# -- files -------------------------------------------------------------------
+def save(model: WordModel, out_dir: str | Path, metrics: dict | None = None) -> Path:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(out / "model.safetensors"), metadata={"arch": model.config.arch})
+    (out / "config.json").write_text(json.dumps(asdict(model.config), indent=2) + "\n")
+    model.vocab.save(out / "vocab.json")
+    if metrics is not None:
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    return out
+
+
+def available(models_dir: str | Path | None = None) -> list[str]:
+    """Names of the models present in ``assets/models`` (shipped order first)."""
+    root = Path(models_dir) if models_dir else MODELS_DIR
+    found = {p.name for p in root.iterdir() if p.is_dir() and (p / "config.json").exists()} if root.is_dir() else set()
+    return [n for n in SHIPPED if n in found] + sorted(found - set(SHIPPED))
+
+
+def load(name: str, models_dir: str | Path | None = None) -> WordModel:
+    """Load ``assets/models/<name>`` (safetensors only), in eval mode.
+
+    Raises ``CheckpointError`` naming the missing or broken file and the command that rebuilds it.
+    """
+    folder = (Path(models_dir) if models_dir else MODELS_DIR) / name
+    arch = name if name in ARCHS else "<arch>"
+    fix = f"rebuild it with: {rebuild_command(arch)}"
+    if not folder.is_dir():
+        raise CheckpointError(f"model {name!r}: folder {folder} is missing; {fix}")
+    try:
+        config = ModelConfig.from_dict(json.loads((folder / "config.json").read_text()))
+        vocab = Vocab.load(folder / "vocab.json")
+    except (OSError, ValueError, TypeError) as e:
+        raise CheckpointError(f"model {name!r}: cannot read {folder / 'config.json'} or {folder / 'vocab.json'} ({e}); {fix}") from None
+    weights = folder / "model.safetensors"
+    try:
+        state = load_file(str(weights))
+    except (OSError, SafetensorError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"model {name!r}: cannot read {weights} ({e}); {fix}") from None
+    model = WordModel(config, vocab)
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise CheckpointError(f"model {name!r}: {weights} does not match {folder / 'config.json'} ({str(e)[:300]}); {fix}") from None
+    model.eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return model
+
+
+def metrics(name: str, models_dir: str | Path | None = None) -> dict:
+    """The model's ``metrics.json`` (empty dict if absent)."""
+    path = (Path(models_dir) if models_dir else MODELS_DIR) / name / "metrics.json"
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
