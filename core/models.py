@@ -10,6 +10,7 @@ and ``metrics.json``. ``load(name)`` reads one; ``available()`` lists them.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Sequence
@@ -25,7 +26,8 @@ from .text import DEFAULT_CAP, SPECIALS, UNK, Vocab, encode
 from .trace import Trace
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-MODELS_DIR = REPO_ROOT / "assets" / "models"
+# GATESCOPE_MODELS points the app and core.load at another folder of models (tests, development)
+MODELS_DIR = Path(os.environ.get("GATESCOPE_MODELS", REPO_ROOT / "assets" / "models"))
 SHIPPED = ("rnn", "lstm", "gru", "transformer", "bilstm")
 ARCHS = ("rnn", "lstm", "gru", "transformer", "bilstm")
 
@@ -49,6 +51,7 @@ class ModelConfig:
     nonlinearity: str = "tanh"  # vanilla RNN only
     positional: str = "sinusoidal"  # Transformer only: sinusoidal | learned
     max_len: int = 1024  # learned positional encoding only
+    dropout: float = 0.0  # on embeddings and before the output layer, in training only (never in a trace)
 
     def __post_init__(self):
         if self.arch not in ARCHS:
@@ -87,15 +90,16 @@ class WordModel(nn.Module):
             self.body = (recurrent.LSTM if config.arch == "lstm" else recurrent.GRU)(E, H, L, batch_first=True)
             out = H
         self.head = nn.Linear(out, V)
+        self.dropout = nn.Dropout(config.dropout)
 
     @property
     def name(self) -> str:
         return self.config.arch
 
     def forward(self, ids: Tensor) -> Tensor:  # (B, T) -> logits (B, T, V)
-        x = self.embedding(ids)  # (B, T, E)
+        x = self.dropout(self.embedding(ids))  # (B, T, E)
         h = self.body(x) if self.config.arch == "transformer" else self.body(x)[0]  # (B, T, out)
-        return self.head(h)
+        return self.head(self.dropout(h))
 
     # -- explaining one text -------------------------------------------------
     def trace_embeddings(self, x: Tensor) -> dict[str, Tensor]:
