@@ -81,7 +81,7 @@ def attention_values(mha: nn.MultiheadAttention, x: Tensor, causal: bool = False
     hs = D // nh
     q, k, v = F.linear(x, mha.in_proj_weight, mha.in_proj_bias).chunk(3, dim=-1)  # (T, D) each
     q, k, v = (t.reshape(T, nh, hs).transpose(0, 1) for t in (q, k, v))  # (nh, T, hs)
-    scores = (q @ k.transpose(-2, -1)) / math.sqrt(hs)  # (nh, T, T)
+    scores = (q * (1.0 / math.sqrt(hs))) @ k.transpose(-2, -1)  # (nh, T, T) = Q K^T / sqrt(d), scaling the smaller Q
     masked = scores.masked_fill(causal_mask(T), float("-inf")) if causal else scores
     weights = torch.softmax(masked, dim=-1)  # (nh, T, T)
     context = weights @ v  # (nh, T, hs)

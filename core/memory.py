@@ -15,6 +15,8 @@ safe on a shared, cached model: no parameter's ``.grad`` is ever touched.
 """
 from __future__ import annotations
 
+import math
+import random
 from collections import defaultdict
 from typing import Iterable, Sequence
 
@@ -22,8 +24,9 @@ import pandas as pd
 import torch
 
 from . import probes as probe_sets
+from . import recurrent
 from .models import WordModel
-from .text import BLANK
+from .text import BLANK, encode, tokenize
 
 
 def _answer_logits(model: WordModel, prompts: list[tuple[str, ...]]) -> torch.Tensor:
@@ -34,7 +37,7 @@ def _answer_logits(model: WordModel, prompts: list[tuple[str, ...]]) -> torch.Te
     groups: dict[int, list[int]] = defaultdict(list)
     for i, p in enumerate(prompts):
         groups[len(p)].append(i)
-    out = torch.empty(len(prompts), len(vocab))
+    out = torch.empty(len(prompts), len(vocab), dtype=model.head.weight.dtype)
     with torch.no_grad():
         for n, idx in groups.items():
             if model.config.task == "next_word":
@@ -73,3 +76,229 @@ def recall_curve(model: WordModel, distances: Iterable[int] = (0, 5, 10, 20, 50,
     keys = ["family", "distance"] if by_family else ["distance"]
     out = rows.groupby(keys).agg(accuracy=("correct", "mean"), probability=("probability", "mean"), n=("correct", "size"))
     return out.reset_index()
+
+
+# -- the user's own sentence ----------------------------------------------------
+def _next_word_model(model: WordModel) -> None:
+    if model.config.task != "next_word":
+        raise ValueError(f"{model.name} fills blanks; memory measurements take a next-word model (rnn, lstm, gru, transformer)")
+
+
+def _ids(model: WordModel, text: str) -> tuple[torch.Tensor, tuple[str, ...]]:
+    enc = encode(text, model.vocab)
+    if not enc.ids:
+        raise ValueError("the text has no words: type a sentence")
+    return torch.tensor(enc.ids), enc.tokens
+
+
+def _position(T: int, target_position: int) -> int:
+    if not -T <= target_position < T:
+        raise ValueError(f"target_position {target_position} is outside a {T}-token text")
+    return target_position % T
+
+
+def gradient_by_distance(model: WordModel, text: str, target_position: int = -1, target_word: str | None = None) -> pd.DataFrame:
+    """How much each earlier word can still move the prediction at ``target_position``.
+
+    The prediction is the next word after ``target_position`` (default: the
+    last token): ``target_word`` if given, else the model's own top word. For
+    every position s <= t, ``grad_norm`` is the L2 norm of
+    d log p(word | tokens <= t) / d embedding_s; ``distance`` is t - s.
+    Columns: position, token, distance, grad_norm (plus the word and its
+    probability in ``.attrs``).
+    """
+    _next_word_model(model)
+    ids, tokens = _ids(model, text)
+    t = _position(len(ids), target_position)
+    with torch.enable_grad():
+        x = model.embedding(ids[: t + 1]).detach().requires_grad_(True)  # (t+1, E), a leaf of our own
+        logp = torch.log_softmax(model.logits_from_embeddings(x[None], torch.tensor([t]))[0], dim=-1)  # (V,)
+        word = int(logp.argmax()) if target_word is None else model.vocab.index(target_word.lower())
+        (grad,) = torch.autograd.grad(logp[word], x)
+    frame = pd.DataFrame({
+        "position": range(t + 1),
+        "token": tokens[: t + 1],
+        "distance": [t - s for s in range(t + 1)],
+        "grad_norm": grad.norm(dim=1).numpy(),
+    })
+    frame.attrs.update(word=model.vocab.itos[word], probability=float(logp[word].detach().exp()), target_position=t)
+    return frame
+
+
+def insert_filler(text: str, n: int, seed: int = 0) -> str:
+    """``text`` with ``n`` tokens of held-out corpus text inserted after its first sentence.
+
+    The lecture's "I grew up in the Middle East but now live in London. I
+    speak fluent" becomes "... london . <n filler tokens> i speak fluent".
+    Without a full stop the filler goes after the first half. The filler comes
+    from the corpus test split and avoids every country, language and city of
+    the probes, so it cannot give the answer away. Deterministic per seed.
+    """
+    from . import corpus
+
+    tokens = list(tokenize(text).tokens)
+    if n <= 0 or not tokens:
+        return " ".join(tokens)
+    cut = tokens.index(".") + 1 if "." in tokens[:-1] else max(1, len(tokens) // 2)
+    filler = corpus.filler_tokens("test", n, random.Random(seed), avoid=probe_sets.FILLER_AVOID)
+    return " ".join(tokens[:cut] + filler + tokens[cut:])
+
+
+def probability_by_filler(model: WordModel, text: str, word: str, fillers: Iterable[int] = (0, 10, 25, 50, 100, 200), seed: int = 0) -> pd.DataFrame:
+    """Probability of ``word`` as the next word after ``text``, as filler is inserted (``insert_filler``).
+
+    Columns: filler, tokens, probability, rank (1 = the model's top word), top_word.
+    """
+    _next_word_model(model)
+    index = model.vocab.index(word.lower())
+    rows = []
+    for n in fillers:
+        ids, _ = _ids(model, insert_filler(text, n, seed))
+        with torch.no_grad():
+            prob = torch.softmax(model.logits_from_embeddings(model.embedding(ids)[None], torch.tensor([len(ids) - 1]))[0], -1)
+        rows.append({
+            "filler": n,
+            "tokens": len(ids),
+            "probability": float(prob[index]),
+            "rank": int((prob > prob[index]).sum()) + 1,
+            "top_word": model.vocab.itos[int(prob.argmax())],
+        })
+    return pd.DataFrame(rows)
+
+
+def perturbation_retention(model: WordModel, text: str, fillers: Iterable[int] = (0, 10, 25, 50, 100, 200),
+                           position: int = 0, replacement: str = "the", seed: int = 0) -> pd.DataFrame:
+    """Replace one early word (default the first) and see what still changes at the end.
+
+    For each filler length n (``insert_filler``): ``state_change`` is
+    |h_end' - h_end| / |h_end| for the final state (the top layer's output at
+    the last position), ``prediction_change`` the total-variation distance
+    between the two next-word distributions (0 = identical, 1 = disjoint), and
+    ``top_word_changed`` whether the most likely next word differs.
+    """
+    _next_word_model(model)
+    rows = []
+    for n in fillers:
+        ids, tokens = _ids(model, insert_filler(text, n, seed))
+        p = _position(len(ids), position)
+        swapped = ids.clone()
+        swapped[p] = model.vocab.index(replacement)
+        if int(swapped[p]) == int(ids[p]):
+            raise ValueError(f"the replacement {replacement!r} is the word already at position {p}")
+        with torch.no_grad():
+            h = [model.trace_embeddings(model.embedding(v))["output"][-1] for v in (ids, swapped)]
+            probs = [torch.softmax(model.head(v), -1) for v in h]
+        rows.append({
+            "filler": n,
+            "replaced": tokens[p],
+            "state_change": float((h[1] - h[0]).norm() / h[0].norm().clamp_min(1e-12)),
+            "prediction_change": float(0.5 * (probs[1] - probs[0]).abs().sum()),
+            "top_word_changed": bool(probs[0].argmax() != probs[1].argmax()),
+        })
+    return pd.DataFrame(rows)
+
+
+# -- Jacobians: the lecture's w^n, measured ------------------------------------------
+def step_jacobians(model_or_module, values: dict[str, torch.Tensor], layer: int = 0) -> torch.Tensor:
+    """d state_t / d state_{t-1} for every step of one layer's forward direction: (T, S, S).
+
+    The state is h (S = H) for RNN and GRU, and (h, c) stacked (S = 2H) for the
+    LSTM. Computed in closed form from the traced gates (the derivation is in
+    each branch); the layer's input is held fixed.
+    """
+    body = getattr(model_or_module, "body", model_or_module)
+    mode = body.mode
+    k = f"layers.{layer}.forward."
+    h = values[k + "hidden"]  # (T, H)
+    T, H = h.shape
+    h_prev = torch.cat([h.new_zeros(1, H), h[:-1]])
+    W = getattr(body, f"weight_hh_l{layer}")  # (G*H, H)
+    if mode in ("RNN_TANH", "RNN_RELU"):
+        # h_t = phi(a_t), a_t = W_hh h_{t-1} + ...  =>  J_t = diag(phi'(a_t)) W_hh
+        slope = 1 - h**2 if mode == "RNN_TANH" else (values[k + "preactivation"] > 0).to(h.dtype)
+        return slope[:, :, None] * W[None]
+    if mode == "GRU":
+        r, z, n = values[k + "reset_gate"], values[k + "update_gate"], values[k + "candidate"]
+        W_r, W_z, W_n = W.chunk(3)
+        b_n = getattr(body, f"bias_hh_l{layer}")[2 * H :] if body.bias else 0.0
+        hn = h_prev @ W_n.T + b_n  # (T, H) W_hn h_{t-1} + b_hn
+        dr = (r * (1 - r))[:, :, None] * W_r[None]  # dr/dh_{t-1}
+        dz = (z * (1 - z))[:, :, None] * W_z[None]
+        dn = (1 - n**2)[:, :, None] * (r[:, :, None] * W_n[None] + hn[:, :, None] * dr)
+        # h_t = (1 - z) n + z h_{t-1}
+        return (1 - z)[:, :, None] * dn + (h_prev - n)[:, :, None] * dz + torch.diag_embed(z)
+    # LSTM, state (h, c): c_t = f c_{t-1} + i g, h_t = o tanh(c_t)
+    i, f, g, o, c = (values[k + n] for n in ("input_gate", "forget_gate", "candidate", "output_gate", "cell"))
+    c_prev = torch.cat([c.new_zeros(1, H), c[:-1]])
+    W_i, W_f, W_g, W_o = W.chunk(4)
+    d = lambda s, Wx: s[:, :, None] * Wx[None]  # noqa: E731  diag(s_t) W for every t
+    dc_dh = d(c_prev * f * (1 - f), W_f) + d(g * i * (1 - i), W_i) + d(i * (1 - g**2), W_g)
+    tc = torch.tanh(c)
+    dh_dh = d(tc * o * (1 - o), W_o) + (o * (1 - tc**2))[:, :, None] * dc_dh
+    dh_dc = torch.diag_embed(o * (1 - tc**2) * f)
+    dc_dc = torch.diag_embed(f)
+    return torch.cat([torch.cat([dh_dh, dh_dc], 2), torch.cat([dc_dh, dc_dc], 2)], 1)  # (T, 2H, 2H)
+
+
+def jacobian_norms(model: WordModel, text: str, layer: int = 0, distances: Iterable[int] | None = None) -> pd.DataFrame:
+    """Spectral norm of dh_T/dh_s = J_T J_{T-1} ... J_{s+1} through the real model, by distance T - s.
+
+    T is the last token. For the LSTM the norm is of dh_T / d(h_s, c_s): how
+    much the whole state s steps back can still move the final hidden state.
+    Next to it, the lecture's scalar arithmetic: 0.5^n and 2^n.
+    Columns: distance, jacobian_norm, lecture_0.5^n, lecture_2^n.
+    """
+    if model.config.arch in ("transformer",) or not hasattr(model.body, "mode"):
+        raise ValueError("the Transformer has no recurrent state: use gradient_by_distance")
+    if model.body.bidirectional:
+        raise ValueError("jacobian_norms follows the forward direction of a one-directional model")
+    ids, _ = _ids(model, text)
+    with torch.no_grad():
+        values = recurrent.trace_values(model.body, model.embedding(ids))
+        J = step_jacobians(model, values, layer).double()  # (T, S, S)
+    T, H = len(ids), model.config.hidden_size
+    wanted = sorted({int(d) for d in (distances or range(1, T))} & set(range(1, T)))
+    rows = []
+    P = J[T - 1][:H]  # rows of h_T
+    for dist in range(1, (wanted[-1] if wanted else 0) + 1):
+        if dist in wanted:
+            rows.append({"distance": dist, "jacobian_norm": float(torch.linalg.matrix_norm(P, ord=2))})
+        if dist < T - 1:
+            P = P @ J[T - 1 - dist]
+    frame = pd.DataFrame(rows, columns=["distance", "jacobian_norm"])
+    frame["lecture_0.5^n"] = [0.5 ** int(n) for n in frame["distance"]]
+    frame["lecture_2^n"] = [2.0 ** int(n) for n in frame["distance"]]
+    return frame
+
+
+# -- the lecture's arithmetic -----------------------------------------------------
+def lecture_power(w: float, n: int) -> float:
+    """w^n: the factor a gradient picks up through n steps of a scalar recurrent weight w.
+
+    The lecture's numbers: lecture_power(0.5, 50) = 8.881784197001252e-16 and
+    lecture_power(2, 50) = 1125899906842624.0, both exact in binary floating point.
+    """
+    return float(w) ** int(n)
+
+
+def scalar_rnn(w: float, n: int, activation: str = "tanh", x: float = 0.5, h0: float = 0.0) -> pd.DataFrame:
+    """A one-unit RNN h_t = act(w h_{t-1} + x) run for n steps; dh_t/dh_0 at each step.
+
+    With relu (and positive states) the gradient is exactly w^t; with tanh every
+    step also multiplies by tanh' = 1 - h_t^2 <= 1, so it shrinks faster.
+    Columns: step, h, slope (act' at that step), gradient (dh_t/dh_0), w_power (w^t).
+    """
+    if activation not in ("tanh", "relu"):
+        raise ValueError("activation must be 'tanh' or 'relu'")
+    rows, h, grad = [{"step": 0, "h": h0, "slope": 1.0, "gradient": 1.0, "w_power": 1.0}], h0, 1.0
+    for t in range(1, int(n) + 1):
+        a = w * h + x
+        if activation == "tanh":
+            h = math.tanh(a)
+            slope = 1.0 - h * h
+        else:
+            h = max(a, 0.0)
+            slope = 1.0 if a > 0 else 0.0
+        grad *= w * slope
+        rows.append({"step": t, "h": h, "slope": slope, "gradient": grad, "w_power": lecture_power(w, t)})
+    return pd.DataFrame(rows)

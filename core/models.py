@@ -97,8 +97,16 @@ class WordModel(nn.Module):
         return self.config.arch
 
     def forward(self, ids: Tensor) -> Tensor:  # (B, T) -> logits (B, T, V)
-        x = self.dropout(self.embedding(ids))  # (B, T, E)
+        return self.logits_from_embeddings(self.dropout(self.embedding(ids)))
+
+    def logits_from_embeddings(self, x: Tensor, positions: Tensor | None = None) -> Tensor:
+        """(B, T, E) input vectors -> logits (B, T, V), or (B, V) at ``positions`` (B,) only.
+
+        The fast path (torch's kernels, no per-gate values); core.memory takes
+        gradients through it with respect to ``x``."""
         h = self.body(x) if self.config.arch == "transformer" else self.body(x)[0]  # (B, T, out)
+        if positions is not None:
+            h = h[torch.arange(h.shape[0]), positions]  # (B, out)
         return self.head(self.dropout(h))
 
     # -- explaining one text -------------------------------------------------
