@@ -92,7 +92,7 @@ def attention_values(mha: nn.MultiheadAttention, x: Tensor, causal: bool = False
 
 def trace_attention(mha: nn.MultiheadAttention, x: Tensor, causal: bool = False) -> Trace:
     """Trace ``torch.nn.MultiheadAttention`` as self-attention on one sequence."""
-    grad = torch.is_grad_enabled() and x.requires_grad
+    grad = torch.is_grad_enabled() and isinstance(x, torch.Tensor) and x.requires_grad
     with torch.set_grad_enabled(grad):
         x = as_sequence(x, mha.batch_first)
         values = {"embedding": x.clone(), **attention_values(mha, x, causal)}

@@ -127,10 +127,11 @@ class WordModel(nn.Module):
             enc = encode(text, self.vocab, cap)
             ids, tokens, unknown, truncated = list(enc.ids), enc.tokens, enc.unknown, enc.truncated
         else:
-            ids = [int(i) for i in text][:cap]
+            ids = [int(i) for i in text]
             if any(not 0 <= i < len(self.vocab) for i in ids):
                 raise ValueError(f"token ids must be in [0, {len(self.vocab)})")
-            tokens, unknown, truncated = self.vocab.decode(ids), (), False
+            ids, truncated = ids[:cap], len(ids) > cap
+            tokens, unknown = self.vocab.decode(ids), ()
         if not ids:
             raise ValueError("the text has no words to trace: type at least one word")
         with torch.no_grad():

@@ -157,7 +157,7 @@ def trace_values(module: nn.RNNBase, x: Tensor) -> dict[str, Tensor]:
 
 def trace_recurrent(module: nn.RNNBase, x: Tensor) -> Trace:
     """Trace a ``torch.nn.RNN``/``LSTM``/``GRU`` (or a subclass) on one sequence."""
-    grad = torch.is_grad_enabled() and x.requires_grad
+    grad = torch.is_grad_enabled() and isinstance(x, torch.Tensor) and x.requires_grad
     with torch.set_grad_enabled(grad):
         values = trace_values(module, x)
     return Trace(values, meta={"architecture": module.mode.lower()})

@@ -8,14 +8,17 @@ Tokenisation rules (``tokenize``), applied in this order:
 
 * Unicode is normalised to NFC, so "é" typed as e + combining accent and "é"
   typed as one code point are the same word.
-* Control characters are dropped: tabs and line breaks become spaces, every
-  other C0/C1 control (NUL included), lone surrogates, and the invisible
-  bidirectional overrides and isolates (U+202A-U+202E, U+2066-U+2069) go.
-  Joiners (ZWJ, ZWNJ) stay: emoji sequences and Persian words need them.
+* Control characters are dropped: tabs and line breaks become spaces; every
+  other C0/C1 control (NUL included), lone surrogates and invisible format
+  characters go (direction marks, overrides and isolates, zero-width space,
+  byte-order mark, soft hyphen). Kept: the joiners ZWJ and ZWNJ (emoji
+  sequences and Persian words need them) and emoji tag characters (flags
+  such as Scotland's).
 * Everything is lower-cased: "Apple" and "apple" are one word.
 * A word is a run of letters, marks and digits, with inner apostrophes kept
   ("don't", "someone's"). Hyphens split ("well-known" -> well, -, known).
-* A number is a run of digits with inner "." or "," ("1,200", "3.5"); every
+* A number is a run of digits with inner "." or "," and an optional exponent
+  ("1,200", "3.5", "8.88e-16"); every
   number maps to the one vocabulary entry ``<num>``, but keeps its own text.
 * Two or more underscores ("___") are a blank, ``<blank>``, for the
   fill-in-the-blank model.
@@ -39,10 +42,11 @@ DEFAULT_CAP = 512
 PAD, UNK, NUM, BLANK = "<pad>", "<unk>", "<num>", "<blank>"
 SPECIALS = (PAD, UNK, NUM, BLANK)
 
-_BIDI_CONTROLS = {chr(c) for c in [*range(0x202A, 0x202F), *range(0x2066, 0x206A)]}
+_KEPT_FORMAT = {"\u200c", "\u200d", *map(chr, range(0xE0020, 0xE0080))}  # ZWNJ, ZWJ, emoji tag characters
 
-_NUMBER = r"\p{N}+(?:[.,]\p{N}+)*(?![\p{L}\p{M}])"
-_WORD = r"[\p{L}\p{M}\p{N}]+(?:['\u2019][\p{L}\p{M}\p{N}]+)*"
+# atomic, so "12abc" is never split into "1" + "2abc"; an exponent keeps "8.88e-16" one number
+_NUMBER = r"(?>\p{N}+(?:[.,]\p{N}+)*(?:e[-+]?\p{N}+)?)(?![\p{L}\p{M}\p{N}])"
+_WORD = r"[\p{L}\p{M}\p{N}]+(?:['\u2019\u200c][\p{L}\p{M}\p{N}]+)*"  # inner apostrophes and ZWNJ (Persian) stay
 _TOKEN = regex.compile(rf"(?P<blank>_{{2,}})|(?P<num>{_NUMBER})|(?P<word>{_WORD})|(?P<other>\X)")
 
 
@@ -56,7 +60,7 @@ def normalize(text: str) -> str:
         cat = unicodedata.category(ch)
         if ch.isspace():
             out.append(" ")
-        elif cat in ("Cc", "Cs") or ch in _BIDI_CONTROLS or ch == "\ufeff":
+        elif cat in ("Cc", "Cs") or (cat == "Cf" and ch not in _KEPT_FORMAT):
             continue
         else:
             out.append(ch)

@@ -61,7 +61,7 @@ class Trace(Mapping):
         try:
             return self._values[name]
         except KeyError:
-            close = fnmatch.filter(self._values, f"*{name.split('.')[-1]}*")[:5]
+            close = fnmatch.filter(self._values, f"*{str(name).split('.')[-1]}*")[:5]
             hint = f"; similar: {', '.join(close)}" if close else ""
             raise KeyError(f"no value named {name!r} in this trace{hint}") from None
 
