@@ -199,37 +199,41 @@ def perturbation_retention(model: WordModel, text: str, fillers: Iterable[int] =
 
 
 # -- Jacobians: the lecture's w^n, measured ------------------------------------------
-def step_jacobians(model_or_module, values: dict[str, torch.Tensor], layer: int = 0) -> torch.Tensor:
-    """d state_t / d state_{t-1} for every step of one layer's forward direction: (T, S, S).
+def step_jacobians(model_or_module, values: dict[str, torch.Tensor], layer: int = 0, steps: slice = slice(None)) -> torch.Tensor:
+    """d state_t / d state_{t-1} for the steps ``steps`` of one layer's forward direction: (n, S, S).
 
     The state is h (S = H) for RNN and GRU, and (h, c) stacked (S = 2H) for the
     LSTM. Computed in closed form from the traced gates (the derivation is in
-    each branch); the layer's input is held fixed.
+    each branch); the layer's input is held fixed. Ask for a slice of steps at
+    a time: an LSTM with H = 256 takes 1 MB per step in float32.
     """
     body = getattr(model_or_module, "body", model_or_module)
     mode = body.mode
     k = f"layers.{layer}.forward."
-    h = values[k + "hidden"]  # (T, H)
-    T, H = h.shape
-    h_prev = torch.cat([h.new_zeros(1, H), h[:-1]])
+    h_all = values[k + "hidden"]  # (T, H)
+    H = h_all.shape[1]
+    h_prev = torch.cat([h_all.new_zeros(1, H), h_all[:-1]])[steps]
+    h = h_all[steps]
+    get = lambda name: values[k + name][steps]  # noqa: E731
     W = getattr(body, f"weight_hh_l{layer}")  # (G*H, H)
     if mode in ("RNN_TANH", "RNN_RELU"):
         # h_t = phi(a_t), a_t = W_hh h_{t-1} + ...  =>  J_t = diag(phi'(a_t)) W_hh
-        slope = 1 - h**2 if mode == "RNN_TANH" else (values[k + "preactivation"] > 0).to(h.dtype)
+        slope = 1 - h**2 if mode == "RNN_TANH" else (get("preactivation") > 0).to(h.dtype)
         return slope[:, :, None] * W[None]
     if mode == "GRU":
-        r, z, n = values[k + "reset_gate"], values[k + "update_gate"], values[k + "candidate"]
+        r, z, n = get("reset_gate"), get("update_gate"), get("candidate")
         W_r, W_z, W_n = W.chunk(3)
         b_n = getattr(body, f"bias_hh_l{layer}")[2 * H :] if body.bias else 0.0
-        hn = h_prev @ W_n.T + b_n  # (T, H) W_hn h_{t-1} + b_hn
+        hn = h_prev @ W_n.T + b_n  # (n, H) W_hn h_{t-1} + b_hn
         dr = (r * (1 - r))[:, :, None] * W_r[None]  # dr/dh_{t-1}
         dz = (z * (1 - z))[:, :, None] * W_z[None]
         dn = (1 - n**2)[:, :, None] * (r[:, :, None] * W_n[None] + hn[:, :, None] * dr)
         # h_t = (1 - z) n + z h_{t-1}
         return (1 - z)[:, :, None] * dn + (h_prev - n)[:, :, None] * dz + torch.diag_embed(z)
     # LSTM, state (h, c): c_t = f c_{t-1} + i g, h_t = o tanh(c_t)
-    i, f, g, o, c = (values[k + n] for n in ("input_gate", "forget_gate", "candidate", "output_gate", "cell"))
-    c_prev = torch.cat([c.new_zeros(1, H), c[:-1]])
+    i, f, g, o, c = (get(n) for n in ("input_gate", "forget_gate", "candidate", "output_gate", "cell"))
+    c_all = values[k + "cell"]
+    c_prev = torch.cat([c_all.new_zeros(1, H), c_all[:-1]])[steps]
     W_i, W_f, W_g, W_o = W.chunk(4)
     d = lambda s, Wx: s[:, :, None] * Wx[None]  # noqa: E731  diag(s_t) W for every t
     dc_dh = d(c_prev * f * (1 - f), W_f) + d(g * i * (1 - i), W_i) + d(i * (1 - g**2), W_g)
@@ -237,34 +241,38 @@ def step_jacobians(model_or_module, values: dict[str, torch.Tensor], layer: int 
     dh_dh = d(tc * o * (1 - o), W_o) + (o * (1 - tc**2))[:, :, None] * dc_dh
     dh_dc = torch.diag_embed(o * (1 - tc**2) * f)
     dc_dc = torch.diag_embed(f)
-    return torch.cat([torch.cat([dh_dh, dh_dc], 2), torch.cat([dc_dh, dc_dc], 2)], 1)  # (T, 2H, 2H)
+    return torch.cat([torch.cat([dh_dh, dh_dc], 2), torch.cat([dc_dh, dc_dc], 2)], 1)  # (n, 2H, 2H)
 
 
-def jacobian_norms(model: WordModel, text: str, layer: int = 0, distances: Iterable[int] | None = None) -> pd.DataFrame:
+def jacobian_norms(model: WordModel, text: str, layer: int = 0, distances: Iterable[int] | None = None,
+                   chunk: int = 16) -> pd.DataFrame:
     """Spectral norm of dh_T/dh_s = J_T J_{T-1} ... J_{s+1} through the real model, by distance T - s.
 
     T is the last token. For the LSTM the norm is of dh_T / d(h_s, c_s): how
     much the whole state s steps back can still move the final hidden state.
-    Next to it, the lecture's scalar arithmetic: 0.5^n and 2^n.
+    The product runs in float64 (it reaches 1e-60 and below). Next to it, the
+    lecture's scalar arithmetic: 0.5^n and 2^n.
     Columns: distance, jacobian_norm, lecture_0.5^n, lecture_2^n.
     """
-    if model.config.arch in ("transformer",) or not hasattr(model.body, "mode"):
+    if not hasattr(model.body, "mode"):
         raise ValueError("the Transformer has no recurrent state: use gradient_by_distance")
     if model.body.bidirectional:
         raise ValueError("jacobian_norms follows the forward direction of a one-directional model")
     ids, _ = _ids(model, text)
-    with torch.no_grad():
-        values = recurrent.trace_values(model.body, model.embedding(ids))
-        J = step_jacobians(model, values, layer).double()  # (T, S, S)
     T, H = len(ids), model.config.hidden_size
     wanted = sorted({int(d) for d in (distances or range(1, T))} & set(range(1, T)))
     rows = []
-    P = J[T - 1][:H]  # rows of h_T
-    for dist in range(1, (wanted[-1] if wanted else 0) + 1):
-        if dist in wanted:
-            rows.append({"distance": dist, "jacobian_norm": float(torch.linalg.matrix_norm(P, ord=2))})
-        if dist < T - 1:
-            P = P @ J[T - 1 - dist]
+    with torch.no_grad():
+        values = recurrent.trace_values(model.body, model.embedding(ids))
+        P = None  # rows of h_T: d h_T / d state_{T-1-dist}, built backwards one chunk of steps at a time
+        last = wanted[-1] if wanted else 0
+        for hi in range(T, T - last, -chunk):
+            J = step_jacobians(model, values, layer, slice(max(hi - chunk, T - last), hi)).double()
+            for j in range(J.shape[0] - 1, -1, -1):
+                P = J[j][:H] if P is None else P @ J[j]
+                dist = T - (hi - J.shape[0] + j)  # the product now spans the steps after state T - dist
+                if dist in wanted:
+                    rows.append({"distance": dist, "jacobian_norm": float(torch.linalg.matrix_norm(P, ord=2))})
     frame = pd.DataFrame(rows, columns=["distance", "jacobian_norm"])
     frame["lecture_0.5^n"] = [0.5 ** int(n) for n in frame["distance"]]
     frame["lecture_2^n"] = [2.0 ** int(n) for n in frame["distance"]]
