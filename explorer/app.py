@@ -1,0 +1,50 @@
+"""gatescope: the entry point. A router (st.navigation) and the frame every page shares.
+
+    streamlit run explorer/app.py
+
+The frame is the sidebar's sentence (a text area, key "sentence") and the
+lecture's examples. The URL holds the page (its path) and the sentence
+(``?sentence=``), so a copied link shows the same view.
+
+The pages live in ``views/``, not ``pages/``: Streamlit treats a ``pages/``
+folder beside the entry point as a legacy multipage app and would run a
+page requested by URL on a fresh server without this frame.
+"""
+
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `streamlit run explorer/app.py` puts only explorer/ on the path
+    sys.path.insert(0, str(ROOT))
+
+import streamlit as st  # noqa: E402
+
+from explorer import common  # noqa: E402
+
+
+PAGES = {
+    "Words to numbers": [
+        st.Page("views/tokens.py", title="Tokens and embeddings", icon="🔤", url_path="tokens", default=True),
+    ],
+    "Recurrent networks": [
+        st.Page("views/rnn.py", title="RNN", icon="🔁", url_path="rnn"),
+        st.Page("views/lstm.py", title="LSTM", icon="🎛️", url_path="lstm"),
+        st.Page("views/gru.py", title="GRU", icon="🔀", url_path="gru"),
+        st.Page("views/bidirectional.py", title="Bidirectional", icon="↔️", url_path="bidirectional"),
+    ],
+    "Transformers": [
+        st.Page("views/attention.py", title="Attention", icon="👁️", url_path="attention"),
+    ],
+    # The memory-comparison page (views/memory.py, RNN vs LSTM on long sentences) is added here, as its own section.
+    "Help": [
+        st.Page("views/about.py", title="About: how to read each view", icon="❓", url_path="about"),
+    ],
+}
+
+page = st.navigation(PAGES)
+# Page icons are emoji and the favicon is our own file: a Material-symbol icon
+# would make the browser fetch the favicon from another host.
+st.set_page_config(page_title=f"{page.title} · gatescope", page_icon=str(ROOT / "assets" / "icon.png"), layout="wide")
+common.sentence_frame()
+page.run()

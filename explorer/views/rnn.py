@@ -1,0 +1,86 @@
+"""RNN: the hidden state step by step, and the next word it predicts at each step."""
+
+import pandas as pd
+import streamlit as st
+
+from explorer import charts, common
+
+st.title("Vanilla RNN: the hidden state")
+st.markdown(
+    "One set of weights is reused at every step. The hidden state *h* is the network's only memory: "
+    "each step mixes the new word into it, and the next-word guess is read from it."
+)
+st.latex(
+    r"h_t = \tanh(W_{ih}\,x_t + b_{ih} + W_{hh}\,h_{t-1} + b_{hh}) \qquad "
+    r"\hat y_t = \mathrm{softmax}(W_{hy}\,h_t + b_y)"
+)
+
+NAME = "rnn"
+tr = common.page_trace(NAME)
+if tr is None:
+    st.stop()
+T = tr.length
+tokens = tr.labels()
+hidden = charts.values(tr, "layers.0.forward.hidden")
+pre = charts.values(tr, "layers.0.forward.preactivation")
+H = hidden.shape[1]
+
+c1, c2 = st.columns([1, 2])
+with c1:
+    n_units = common.units_picker(H, key="rnn_units")
+with c2:
+    window = common.window_picker(T, key="rnn_window")
+cursor = common.cursor_picker(tokens, key="rnn_cursor")
+units = charts.top_units(hidden, n_units)
+
+panels = [charts.Panel("layers.0.forward.hidden", "hidden state h_t", "tanh", "h_t (tanh, -1..1)")]
+st.subheader(f"Hidden state: {len(units)} of {H} units by token")
+fig = charts.state_heatmaps(tr, panels, units, window, cursor)
+common.chart(fig, "rnn_hidden", lambda: charts.state_frame(tr, panels, units, window), "rnn_hidden_state")
+
+preds = common.top_words(NAME, common.sentence(), 5)
+st.subheader("At the cursor")
+common.show_token(cursor, tokens[cursor])
+left, right = st.columns([1, 1])
+with left:
+    fig = charts.top_words_bars(preds[cursor], f"next word after “{charts.short(tokens[cursor])}” (position {cursor})")
+    common.chart(
+        fig, "rnn_next", lambda: charts.top_words_frame(tokens, preds)[lambda d: d.position == cursor], "rnn_next_words"
+    )
+with right:
+    u = units[0]
+    a, h = float(pre[cursor, u]), float(hidden[cursor, u])
+    h_prev = float(hidden[cursor - 1, u]) if cursor else 0.0
+    st.markdown(f"Unit {u}, the one that changes most, at step {cursor}:")
+    st.latex(rf"a_t = W_{{ih}}x_t + b_{{ih}} + W_{{hh}}h_{{t-1}} + b_{{hh}} = {a:.4f}")
+    st.latex(rf"h_t = \tanh(a_t) = \tanh({a:.4f}) = {h:.4f} \qquad (h_{{t-1}} = {h_prev:.4f})")
+    step = pd.DataFrame(
+        {
+            "unit": units,
+            "preactivation a_t": pre[cursor, units],
+            "h_t-1": hidden[cursor - 1, units] if cursor else 0.0,
+            "h_t": hidden[cursor, units],
+        }
+    )
+    st.dataframe(step, hide_index=True, height=240)
+
+st.subheader("Top-5 next words at each step")
+st.markdown("Row *t* is what the RNN expects **after** token *t*; the column `actual next` is the word that came.")
+frame = pd.DataFrame({"position": range(T), "token": tokens, "actual next": tokens[1:] + [""]})
+for r in range(5):
+    frame[f"{r + 1}."] = [f"{p[r][0]}  ({p[r][1]:.3f})" for p in preds]
+st.dataframe(frame, hide_index=True, height=min(420, 38 + 35 * T))
+st.download_button(
+    "Data (CSV)",
+    data=lambda: charts.top_words_frame(tokens, preds).to_csv(index=False).encode("utf-8"),
+    file_name="rnn_top5.csv",
+    mime="text/csv",
+    key="csv_rnn_top5",
+    on_click="ignore",
+    icon=":material/table:",
+    type="tertiary",
+)
+
+st.subheader("Units ranked by how much they change")
+fig = charts.unit_change_bars(hidden, units, "hidden state")
+common.chart(fig, "rnn_rank", lambda: charts.unit_change_frame(hidden, units), "rnn_unit_ranking")
