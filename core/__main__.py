@@ -63,6 +63,27 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return main(args)
 
 
+def _cmd_memory(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from . import memory, models
+
+    text = memory.insert_filler(args.sentence, args.filler, args.seed)
+    frames = {}
+    for name in args.models.split(","):
+        try:
+            frames[name] = memory.gradient_by_distance(models.load(name), text, target_word=args.word)
+        except models.CheckpointError as e:
+            print(f"skipping {name}: {e}", file=sys.stderr)
+    rows = [{"model": n, "tokens": len(f), f"median grad norm, >= {args.far} back": f.loc[f["distance"] >= args.far, "grad_norm"].median(),
+             "grad norm, 1-5 back": f.loc[f["distance"].between(1, 5), "grad_norm"].median(),
+             "p(word)": f.attrs["probability"]} for n, f in frames.items()]
+    print(f"{len(text.split())} tokens; the prediction after the last one; word {args.word!r}\n")
+    print(pd.DataFrame(rows).to_string(index=False, float_format="{:.3g}".format) if rows else "no model loaded")
+    print("\n" + memory.read_gradients(frames, far=args.far))
+    return 0
+
+
 def _cmd_metrics(args: argparse.Namespace) -> int:
     from .report import metrics_table
 
@@ -95,8 +116,17 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("bench", help="trace cost over torch.nn, and page times, as ratios in one process")
     b.add_argument("--json", action="store_true", help="print JSON instead of a table")
     b.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
-    b.add_argument("--only", choices=["trace", "pages", "memory"], help="run one part")
+    b.add_argument("--only", choices=["trace", "pages"], help="run one part")
     b.set_defaults(func=_cmd_bench)
+
+    mem = sub.add_parser("memory", help="gradient by distance on a long sentence, per model (the README's ratio)")
+    mem.add_argument("sentence", nargs="?", default="I grew up in the Middle East but now live in London. I speak fluent")
+    mem.add_argument("--word", default="arabic", help="the word whose log-probability is differentiated")
+    mem.add_argument("--filler", type=int, default=60, help="filler tokens inserted after the first sentence")
+    mem.add_argument("--far", type=int, default=50, help="report the median gradient this many tokens back or more")
+    mem.add_argument("--models", default="rnn,lstm,gru,transformer")
+    mem.add_argument("--seed", type=int, default=0)
+    mem.set_defaults(func=_cmd_memory)
 
     m = sub.add_parser("metrics", help="the README table of the shipped models, from their metrics.json")
     m.set_defaults(func=_cmd_metrics)

@@ -121,14 +121,18 @@ def main(args) -> int:
         if not args.json:
             print(f"Trace cost (torch {out['torch']}, {out['threads']} threads; median of interleaved pairs)\n")
             print(_table(rows), "\n", flush=True)
-    if args.only in (None, "pages", "memory"):
+    if args.only in (None, "pages"):
         pages = bench_pages(args.quick)
         out["pages"] = pages
         if not args.json:
             if "error" in pages:
                 print(pages["error"])
             else:
-                print(pages.get("table", json.dumps(pages, indent=2)))
+                print(f"Page server time, warm caches (python -m explorer.bench; models: {pages['models']})\n")
+                print("| page | tokens | median (s) | max (s) | target (s) | met |\n| --- | ---: | ---: | ---: | ---: | --- |")
+                for r in pages["pages"]:
+                    print(f"| {r['page']} | {r['tokens']} | {r['median_s']:.3f} | {r['max_s']:.3f} | {r['target_s']} | "
+                          f"{'yes' if r['ok'] else 'NO'} |")
     if args.json:
         print(json.dumps(out, indent=2))
     return 0

@@ -15,6 +15,7 @@ safe on a shared, cached model: no parameter's ``.grad`` is ever touched.
 """
 from __future__ import annotations
 
+import copy
 import math
 import random
 from collections import defaultdict
@@ -88,6 +89,8 @@ def _ids(model: WordModel, text: str) -> tuple[torch.Tensor, tuple[str, ...]]:
     enc = encode(text, model.vocab)
     if not enc.ids:
         raise ValueError("the text has no words: type a sentence")
+    if enc.truncated:  # the cap would cut the end, where the prediction is measured
+        raise ValueError(f"the text has {enc.total} tokens; memory measurements read at most {len(enc.ids)}")
     return torch.tensor(enc.ids), enc.tokens
 
 
@@ -97,7 +100,13 @@ def _position(T: int, target_position: int) -> int:
     return target_position % T
 
 
-def gradient_by_distance(model: WordModel, text: str, target_position: int = -1, target_word: str | None = None) -> pd.DataFrame:
+def _in_precision(model: WordModel, dtype: torch.dtype) -> WordModel:
+    """The model itself, or a private copy in ``dtype`` (the shared model is never converted in place)."""
+    return model if model.head.weight.dtype == dtype else copy.deepcopy(model).to(dtype)
+
+
+def gradient_by_distance(model: WordModel, text: str, target_position: int = -1, target_word: str | None = None,
+                         dtype: torch.dtype = torch.float64) -> pd.DataFrame:
     """How much each earlier word can still move the prediction at ``target_position``.
 
     The prediction is the next word after ``target_position`` (default: the
@@ -106,9 +115,14 @@ def gradient_by_distance(model: WordModel, text: str, target_position: int = -1,
     d log p(word | tokens <= t) / d embedding_s; ``distance`` is t - s.
     Columns: position, token, distance, grad_norm (plus the word and its
     probability in ``.attrs``).
+
+    The backward pass runs in float64 by default (on a private copy of the
+    model): a vanilla RNN's gradient 50 words back is often below float32's
+    smallest number (1.4e-45) and would read as exactly 0.
     """
     _next_word_model(model)
     ids, tokens = _ids(model, text)
+    model = _in_precision(model, dtype)
     t = _position(len(ids), target_position)
     with torch.enable_grad():
         x = model.embedding(ids[: t + 1]).detach().requires_grad_(True)  # (t+1, E), a leaf of our own
@@ -250,8 +264,10 @@ def jacobian_norms(model: WordModel, text: str, layer: int = 0, distances: Itera
 
     T is the last token. For the LSTM the norm is of dh_T / d(h_s, c_s): how
     much the whole state s steps back can still move the final hidden state.
-    The product runs in float64 (it reaches 1e-60 and below). Next to it, the
-    lecture's scalar arithmetic: 0.5^n and 2^n.
+    The running product is renormalised at every step (its logarithm kept
+    apart), since it reaches 1e-60 and below; the spectral norm (an SVD) is
+    taken only at ``distances``. Next to it, the lecture's scalar arithmetic:
+    0.5^n and 2^n.
     Columns: distance, jacobian_norm, lecture_0.5^n, lecture_2^n.
     """
     if not hasattr(model.body, "mode"):
@@ -264,15 +280,23 @@ def jacobian_norms(model: WordModel, text: str, layer: int = 0, distances: Itera
     rows = []
     with torch.no_grad():
         values = recurrent.trace_values(model.body, model.embedding(ids))
-        P = None  # rows of h_T: d h_T / d state_{T-1-dist}, built backwards one chunk of steps at a time
+        # P holds the rows of h_T of J_T ... J_{s+1}, built backwards a chunk of steps at a time and kept at
+        # norm 1 (its scale goes to log_scale), so that neither float32 nor float64 under- or overflows
+        P, log_scale = None, 0.0
         last = wanted[-1] if wanted else 0
         for hi in range(T, T - last, -chunk):
-            J = step_jacobians(model, values, layer, slice(max(hi - chunk, T - last), hi)).double()
+            J = step_jacobians(model, values, layer, slice(max(hi - chunk, T - last), hi))
             for j in range(J.shape[0] - 1, -1, -1):
                 P = J[j][:H] if P is None else P @ J[j]
+                scale = float(P.norm())
+                if scale == 0.0:
+                    log_scale = -math.inf
+                else:
+                    P, log_scale = P / scale, log_scale + math.log(scale)
                 dist = T - (hi - J.shape[0] + j)  # the product now spans the steps after state T - dist
                 if dist in wanted:
-                    rows.append({"distance": dist, "jacobian_norm": float(torch.linalg.matrix_norm(P, ord=2))})
+                    norm = float(torch.linalg.matrix_norm(P.double(), ord=2)) if scale else 0.0
+                    rows.append({"distance": dist, "jacobian_norm": norm * math.exp(log_scale) if norm else 0.0})
     frame = pd.DataFrame(rows, columns=["distance", "jacobian_norm"])
     frame["lecture_0.5^n"] = [0.5 ** int(n) for n in frame["distance"]]
     frame["lecture_2^n"] = [2.0 ** int(n) for n in frame["distance"]]
@@ -310,3 +334,91 @@ def scalar_rnn(w: float, n: int, activation: str = "tanh", x: float = 0.5, h0: f
         grad *= w * slope
         rows.append({"step": t, "h": h, "slope": slope, "gradient": grad, "w_power": lecture_power(w, t)})
     return pd.DataFrame(rows)
+
+
+# -- what the numbers say, in words (the app prints these under its charts) ----------------
+NAMES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU", "transformer": "Transformer", "bilstm": "bidirectional LSTM"}
+
+
+def _num(x: float) -> str:
+    """3 significant digits; scientific notation for very small or large numbers."""
+    return f"{x:.3g}" if x == 0 or 1e-3 <= abs(x) < 1e4 else f"{x:.2e}"
+
+
+def _times(a: float, b: float) -> str:
+    if b == 0:
+        return "above 0, while it is exactly 0 in" if a > 0 else "as large as"
+    r = a / b
+    return f"{_num(r)} times" if r >= 1 else f"1/{_num(1 / r)} of"
+
+
+def read_gradients(frames: dict[str, pd.DataFrame], far: int) -> str:
+    """A plain-language reading of ``gradient_by_distance`` results for several models.
+
+    ``far``: the distance from which on a word counts as "the beginning"; the
+    reading compares the median gradient norm over those words.
+    """
+    far_g = {n: float(f.loc[f["distance"] >= far, "grad_norm"].median()) for n, f in frames.items() if (f["distance"] >= far).any()}
+    if not far_g:
+        return f"The sentence is shorter than {far} tokens: no word is that far back."
+    near_g = {n: float(f.loc[f["distance"].between(1, 5), "grad_norm"].median()) for n, f in frames.items()}
+    order = sorted(far_g, key=far_g.get, reverse=True)
+    parts = [f"{NAMES.get(n, n)} {_num(far_g[n])}" for n in order]
+    text = f"Median gradient norm {far} or more tokens back: " + ", ".join(parts) + "."
+    if "lstm" in far_g and "rnn" in far_g:
+        text += f" The LSTM's gradient there is {_times(far_g['lstm'], far_g['rnn'])} the RNN's."
+    kept = [f"{NAMES.get(n, n)} {_num(far_g[n] / near_g[n])}" for n in order if near_g.get(n, 0) > 0]
+    if kept:
+        text += " That gradient relative to the one 1-5 tokens back: " + ", ".join(kept) + "."
+    return text
+
+
+def read_probability(frames: dict[str, pd.DataFrame], word: str) -> str:
+    """A reading of ``probability_by_filler`` results: how much of p(word) survives the filler."""
+    parts = []
+    for n, f in frames.items():
+        f = f.sort_values("filler")
+        p0, p1 = float(f["probability"].iloc[0]), float(f["probability"].iloc[-1])
+        kept = f"keeps {p1 / p0:.0%} of it" if p0 > 0 else "starts at 0"
+        parts.append(f"{NAMES.get(n, n)}: p = {_num(p0)} with {int(f['filler'].iloc[0])} filler words, "
+                     f"{_num(p1)} with {int(f['filler'].iloc[-1])} (rank {int(f['rank'].iloc[-1])}; {kept})")
+    best = max(frames, key=lambda n: float(frames[n].sort_values("filler")["probability"].iloc[-1]))
+    return f"Probability of {word!r} as the next word. " + "; ".join(parts) + f". Longest filler: {NAMES.get(best, best)} is most sure."
+
+
+def read_recall(curves: dict[str, dict[str, float]], at: Sequence[int] = (50, 200)) -> str:
+    """A reading of held-out recall curves (from metrics.json) at a few distances."""
+    parts = []
+    for d in at:
+        have = {n: c[str(d)] for n, c in curves.items() if str(d) in c}
+        if have:
+            order = sorted(have, key=have.get, reverse=True)
+            parts.append(f"at distance {d}: " + ", ".join(f"{NAMES.get(n, n)} {have[n]:.2f}" for n in order))
+    if not parts:
+        return "No model has a recall curve yet: train one with python -m core train."
+    return "Held-out recall (share of probes whose answer is the model's top word), " + "; ".join(parts) + "."
+
+
+def read_power(w: float, n: int, tanh: pd.DataFrame, relu: pd.DataFrame) -> str:
+    """A reading of the lecture's what-if: w^n, and what tanh and relu make of it."""
+    wn = lecture_power(w, n)
+    g_tanh, g_relu = float(tanh["gradient"].iloc[-1]), float(relu["gradient"].iloc[-1])
+    verdict = "vanishes" if abs(wn) < 1e-6 else "explodes" if abs(wn) > 1e6 else "stays usable"
+    relu_note = ("exactly w^n, since every step's state stayed positive" if g_relu == wn
+                 else "0: a step's pre-activation went negative and relu passed no gradient" if g_relu == 0 else _num(g_relu))
+    return (f"w^n = {w:g}^{n} = {_num(wn)}: the gradient through {n} steps {verdict}. In a one-unit RNN, "
+            f"relu gives {relu_note}; tanh multiplies every step by tanh' <= 1 as well, giving {_num(g_tanh)}.")
+
+
+def read_jacobians(frames: dict[str, pd.DataFrame], at: int = 50) -> str:
+    """A reading of ``jacobian_norms`` results at one distance, next to the lecture's 0.5^n and 2^n."""
+    have = {}
+    for n, f in frames.items():
+        row = f.loc[f["distance"] == at]
+        if len(row):
+            have[n] = float(row["jacobian_norm"].iloc[0])
+    if not have:
+        return f"The sentence is shorter than {at + 1} tokens."
+    order = sorted(have, key=have.get, reverse=True)
+    return (f"After {at} steps, the norm of dh_T/dh_s is " + ", ".join(f"{NAMES.get(n, n)} {_num(have[n])}" for n in order)
+            + f"; the lecture's scalar picture gives 0.5^{at} = {_num(0.5 ** at)} and 2^{at} = {_num(2.0 ** at)}.")

@@ -91,6 +91,15 @@ class WordModel(nn.Module):
             out = H
         self.head = nn.Linear(out, V)
         self.dropout = nn.Dropout(config.dropout)
+        if config.arch in ("lstm", "bilstm"):
+            # forget-gate bias 1 (Gers et al. 2000; Jozefowicz et al. 2015): the cell starts out keeping what it
+            # holds. With torch's default init the LSTM sat on a plateau for hundreds of steps on the probes.
+            with torch.no_grad():
+                for name, p in self.body.named_parameters():
+                    if name.startswith("bias_ih"):
+                        p[H : 2 * H] = 1.0
+                    elif name.startswith("bias_hh"):
+                        p[H : 2 * H] = 0.0
 
     @property
     def name(self) -> str:
@@ -125,18 +134,20 @@ class WordModel(nn.Module):
         """Trace one text (or a list of token ids). Raises ValueError on empty text."""
         if isinstance(text, str):
             enc = encode(text, self.vocab, cap)
-            ids, tokens, unknown, truncated = list(enc.ids), enc.tokens, enc.unknown, enc.truncated
+            ids, tokens, unknown, truncated, total = list(enc.ids), enc.tokens, enc.unknown, enc.truncated, enc.total
         else:
             ids = [int(i) for i in text]
             if any(not 0 <= i < len(self.vocab) for i in ids):
                 raise ValueError(f"token ids must be in [0, {len(self.vocab)})")
-            ids, truncated = ids[:cap], len(ids) > cap
+            total = len(ids)
+            ids, truncated = ids[:cap], total > cap
             tokens, unknown = self.vocab.decode(ids), ()
         if not ids:
             raise ValueError("the text has no words to trace: type at least one word")
         with torch.no_grad():
             values = self.trace_embeddings(self.embedding(torch.tensor(ids)))
-        meta = {"model": self.name, "architecture": self.config.arch, "task": self.config.task, "ids": ids}
+        meta = {"model": self.name, "architecture": self.config.arch, "task": self.config.task, "ids": ids,
+                "total_tokens": total, "cap": cap, "causal": self.config.arch != "bilstm"}
         return Trace(values, tokens=tokens, unknown=unknown, truncated=truncated, meta=meta)
 
     def predict(self, text: str, k: int = 5) -> list[list[tuple[str, float]]]:

@@ -101,6 +101,15 @@ class Trace(Mapping):
             return len(self.tokens)
         return None
 
+    def unit_change(self, name: str) -> torch.Tensor:
+        """How much each unit of a (T, H) value moves: mean |v_t - v_{t-1}| over steps, shape (H,).
+
+        The app ranks units by it ("units that change most"); one step gives mean |v|."""
+        v = self[name].detach().double()
+        if v.dim() != 2:
+            raise ValueError(f"{name} has shape {tuple(v.shape)}; unit_change takes a (T, H) value")
+        return (v if v.shape[0] < 2 else v.diff(dim=0)).abs().mean(dim=0)
+
     # -- export ------------------------------------------------------------
     def labels(self) -> list[str]:
         """Token strings, or ``"0", "1", ...`` when the input was a tensor."""

@@ -36,7 +36,9 @@ PAGES = {
     "Transformers": [
         st.Page("views/attention.py", title="Attention", icon="👁️", url_path="attention"),
     ],
-    # The memory-comparison page (views/memory.py, RNN vs LSTM on long sentences) is added here, as its own section.
+    "Comparing memory": [
+        st.Page("views/memory.py", title="Memory: RNN vs LSTM", icon="🧠", url_path="memory"),
+    ],
     "Help": [
         st.Page("views/about.py", title="About: how to read each view", icon="❓", url_path="about"),
     ],

@@ -145,22 +145,14 @@ def _ax(n: int) -> str:
 
 
 # -- which units to show --------------------------------------------------------------------
-def unit_change(states: np.ndarray) -> np.ndarray:
-    """Mean absolute change of each unit from one step to the next; states (T, H) -> (H,)."""
-    if states.shape[0] < 2:
-        return np.abs(states).mean(axis=0)
-    return np.abs(np.diff(states, axis=0)).mean(axis=0)
-
-
-def top_units(states: np.ndarray, n: int | None) -> list[int]:
-    """Units ordered by how much they change (largest first); the first ``n``, or all when None."""
-    order = np.argsort(-unit_change(states), kind="stable")
+def top_units(change: np.ndarray, n: int | None) -> list[int]:
+    """Units ordered by ``change`` (largest first; from ``Trace.unit_change``); the first ``n``, or all when None."""
+    order = np.argsort(-np.asarray(change), kind="stable")
     return [int(u) for u in (order if n is None else order[:n])]
 
 
-def unit_change_bars(states: np.ndarray, units: Sequence[int], quantity: str) -> go.Figure:
-    """Bar chart: the shown units, ranked by mean |change| per step of ``quantity``."""
-    change = unit_change(states)
+def unit_change_bars(change: np.ndarray, units: Sequence[int], quantity: str) -> go.Figure:
+    """Bar chart: the shown units, ranked by mean |change| per step of ``quantity`` (``Trace.unit_change``)."""
     bar = dict(
         type="bar",
         x=[f"unit {u}" for u in units],
@@ -177,8 +169,7 @@ def unit_change_bars(states: np.ndarray, units: Sequence[int], quantity: str) ->
     )
 
 
-def unit_change_frame(states: np.ndarray, units: Sequence[int]) -> pd.DataFrame:
-    change = unit_change(states)
+def unit_change_frame(change: np.ndarray, units: Sequence[int]) -> pd.DataFrame:
     return pd.DataFrame({"rank": range(1, len(units) + 1), "unit": list(units), "mean_abs_change": change[list(units)]})
 
 
@@ -596,14 +587,14 @@ def query_steps_frame(trace, layer: int, head: int, query: int) -> pd.DataFrame:
     """Q K^T, / sqrt(d), mask, softmax for one query, one row per key: the numbers of the step-by-step view.
 
     ``q_dot_k`` is the trace's scaled score times sqrt(d); masked keys (after the query,
-    in a causal model, where the softmax gave exactly 0) read -inf.
+    in a causal model: ``trace.meta["causal"]``) read -inf.
     """
     prefix = f"layers.{layer}.attention."
     scores = values(trace, prefix + "scores")[head, query].astype(np.float64)  # Q K^T / sqrt(d), before the mask
     weights = values(trace, prefix + "weights")[head, query].astype(np.float64)
     d = trace[prefix + "query"].shape[-1]
-    later = np.arange(trace.length) > query
-    masked = np.where(later & (weights == 0), -np.inf, scores)
+    hidden = (np.arange(trace.length) > query) & bool(trace.meta.get("causal", False))
+    masked = np.where(hidden, -np.inf, scores)
     return pd.DataFrame(
         {
             "key_position": np.arange(trace.length),
@@ -655,7 +646,7 @@ def value_mix(trace, layer: int, head: int, query: int) -> go.Figure:
     w = values(trace, prefix + "weights")[head, query]  # (T,)
     v = values(trace, prefix + "value")[head]  # (T, d)
     ctx = values(trace, prefix + "context")[head, query]  # (d,)
-    keys = query + 1 if np.all(w[query + 1 :] == 0) else trace.length  # causal: later keys have weight 0
+    keys = query + 1 if trace.meta.get("causal", False) else trace.length  # a causal model never looks later
     axis = token_axis(trace.labels()[:keys], 0, trace.unknown, max_ticks=40)
     dims = [f"dim {i}" for i in range(v.shape[1])]
     weighted = _f32((w[:keys, None] * v[:keys]).T)  # (d, keys)
@@ -877,3 +868,109 @@ def gru_cell_diagram(v: dict[str, float]) -> go.Figure:
 def figure_html(fig: go.Figure) -> str:
     """A standalone HTML page of the figure (plotly.js inlined: it opens offline)."""
     return fig.to_html(include_plotlyjs=True, full_html=True)
+
+
+# -- memory: which model still remembers the beginning ------------------------------------
+MODEL_COLOURS = {"rnn": "#d62728", "lstm": "#1f77b4", "gru": "#2ca02c", "transformer": "#9467bd", "bilstm": "#ff7f0e"}
+
+
+def _positive(values) -> list[float | None]:
+    """Values for a log axis: zeros (and below) become gaps instead of breaking the scale."""
+    return [float(v) if v > 0 else None for v in values]
+
+
+def _line(name: str, x, y, hover: str, customdata=None, dash: str = "solid") -> dict:
+    return dict(type="scatter", mode="lines+markers", name=esc(name), x=list(x), y=y, customdata=customdata,
+                line=dict(color=MODEL_COLOURS.get(name, "#555555"), width=2.5, dash=dash), marker=dict(size=5),
+                hovertemplate=hover + "<extra>" + esc(name) + "</extra>")
+
+
+def gradient_distance_chart(frames: dict[str, pd.DataFrame], cue_distance: int | None = None) -> go.Figure:
+    """|d log p(word) / d embedding| against how far back the word is, one line per model, log scale."""
+    traces = []
+    for name, f in frames.items():
+        tokens = [_wrapped(t) for t in f["token"]]
+        traces.append(_line(name, f["distance"], _positive(f["grad_norm"]),
+                            "%{x} tokens back: %{customdata}<br>gradient norm %{y:.3e}", tokens))
+    shapes, notes = [], []
+    if cue_distance is not None:
+        shapes.append(dict(type="line", x0=cue_distance, x1=cue_distance, y0=0, y1=1, yref="paper",
+                           line=dict(color="#444", dash="dot", width=1.5)))
+        notes.append(dict(x=cue_distance, y=1, yref="paper", text="the beginning", showarrow=False,
+                          xanchor="left", yanchor="bottom", font=dict(size=13, color="#444")))
+    return _figure(traces, 430, shapes=shapes, annotations=notes, legend=dict(orientation="h", y=1.12),
+                   xaxis=dict(title_text="distance: tokens back from the prediction", autorange="reversed"),
+                   yaxis=dict(title_text="gradient norm (log scale)", type="log", exponentformat="power"))
+
+
+def gradient_distance_frame(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    return pd.concat([f.assign(model=name) for name, f in frames.items()], ignore_index=True)
+
+
+def probability_filler_chart(frames: dict[str, pd.DataFrame], word: str) -> go.Figure:
+    """Probability of the right word as filler is inserted, one line per model."""
+    traces = []
+    for name, f in frames.items():
+        custom = [[int(r), _wrapped(w)] for r, w in zip(f["rank"], f["top_word"])]
+        traces.append(_line(name, f["filler"], [float(p) for p in f["probability"]],
+                            "filler %{x} words: p = %{y:.4f}<br>rank %{customdata[0]}, top word %{customdata[1]}", custom))
+    return _figure(traces, 400, legend=dict(orientation="h", y=1.12),
+                   xaxis=dict(title_text="filler words inserted between the two halves"),
+                   yaxis=dict(title_text=f"p({esc(short(word, 24))} | sentence)", rangemode="tozero"))
+
+
+def probability_filler_frame(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    return pd.concat([f.assign(model=name) for name, f in frames.items()], ignore_index=True)
+
+
+def recall_chart(curves: dict[str, dict[str, float]]) -> go.Figure:
+    """Held-out recall (accuracy of the dependent word) against filler distance, from each model's metrics."""
+    traces = []
+    for name, curve in curves.items():
+        xs = sorted(int(d) for d in curve)
+        traces.append(_line(name, xs, [float(curve[str(d)]) for d in xs], "distance %{x}: accuracy %{y:.2f}"))
+    return _figure(traces, 400, legend=dict(orientation="h", y=1.12),
+                   xaxis=dict(title_text="filler distance (tokens between the cue and the answer)"),
+                   yaxis=dict(title_text="accuracy on held-out probes", range=[0, 1.02]))
+
+
+def recall_frame(curves: dict[str, dict[str, float]]) -> pd.DataFrame:
+    rows = [{"model": n, "distance": int(d), "accuracy": a} for n, c in curves.items() for d, a in c.items()]
+    return pd.DataFrame(rows).sort_values(["model", "distance"], ignore_index=True)
+
+
+def power_chart(frames: dict[str, pd.DataFrame], w: float) -> go.Figure:
+    """The lecture's w^n against a one-unit RNN's dh_t/dh_0 with tanh and with relu, log scale."""
+    colours = {"tanh": "#1f77b4", "relu": "#d62728"}
+    any_frame = next(iter(frames.values()))
+    traces = [dict(type="scatter", mode="lines", name=f"w^n = {w:g}^n", x=list(any_frame["step"]),
+                   y=_positive(any_frame["w_power"].abs()), line=dict(color="#444", dash="dash", width=2),
+                   hovertemplate="n = %{x}: |w^n| = %{y:.4e}<extra></extra>")]
+    for act, f in frames.items():
+        traces.append(dict(type="scatter", mode="lines", name=f"{act} RNN: |dh_n/dh_0|", x=list(f["step"]),
+                           y=_positive(f["gradient"].abs()), line=dict(color=colours.get(act, "#555"), width=2.5),
+                           hovertemplate="n = %{x}: %{y:.4e}<extra>" + act + "</extra>"))
+    return _figure(traces, 380, legend=dict(orientation="h", y=1.15),
+                   xaxis=dict(title_text="steps n"),
+                   yaxis=dict(title_text="gradient factor (log scale)", type="log", exponentformat="power"))
+
+
+def power_frame(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    return pd.concat([f.assign(activation=a) for a, f in frames.items()], ignore_index=True)
+
+
+def jacobian_chart(frames: dict[str, pd.DataFrame]) -> go.Figure:
+    """||dh_T/dh_s|| through each real recurrent model, with the lecture's 0.5^n and 2^n for scale."""
+    traces = [_line(n, f["distance"], _positive(f["jacobian_norm"]), "%{x} steps: norm %{y:.3e}") for n, f in frames.items()]
+    f = next(iter(frames.values()), None)
+    if f is not None:
+        for col, dash in (("lecture_0.5^n", "dash"), ("lecture_2^n", "dot")):
+            traces.append(dict(type="scatter", mode="lines", name=col.replace("lecture_", "lecture: "), x=list(f["distance"]),
+                               y=list(f[col]), line=dict(color="#777", dash=dash), hovertemplate="%{x}: %{y:.3e}<extra></extra>"))
+    return _figure(traces, 420, legend=dict(orientation="h", y=1.12),
+                   xaxis=dict(title_text="distance T - s (steps)"),
+                   yaxis=dict(title_text="spectral norm of dh_T/dh_s (log scale)", type="log", exponentformat="power"))
+
+
+def jacobian_frame(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
+    return pd.concat([f.assign(model=name) for name, f in frames.items()], ignore_index=True)

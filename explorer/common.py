@@ -7,6 +7,7 @@ figures only after ``charts.esc``. It never reaches Markdown, HTML or a label.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
@@ -17,7 +18,7 @@ import streamlit as st
 
 import core
 from core import models as core_models
-from core.text import DEFAULT_CAP, tokenize
+from core.text import tokenize
 from explorer import charts
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -174,13 +175,14 @@ def page_trace(name: str, text: str | None = None) -> core.Trace | None:
     if model(name) is None:
         return None
     tr = trace(name, text)
-    if tk.truncated:
-        st.warning(
-            f"The input has {tk.total:,} tokens; the models read at most {DEFAULT_CAP}, so only the first "
-            f"{len(tk.tokens):,} are shown ({tk.total - len(tk.tokens):,} cut).",
-            icon="✂️",
-        )
+    if tr.truncated:
+        truncation_warning(tr.meta["total_tokens"], tr.length, tr.meta["cap"])
     return tr
+
+
+def truncation_warning(total: int, kept: int, cap: int) -> None:
+    st.warning(f"The input has {total:,} tokens; the models read at most {cap}, so only the first "
+               f"{kept:,} are shown ({total - kept:,} cut).", icon="✂️")
 
 
 # -- controls shared by the recurrent pages ---------------------------------------------------------
@@ -278,3 +280,32 @@ def chart(fig, key: str, data: Callable[[], pd.DataFrame], filename: str) -> Non
             icon=":material/download:",
             type="tertiary",
         )
+
+
+# -- memory measurements, cached per model and text -------------------------------------------------
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _load_float64(name: str, folder: str, stamp: tuple) -> core.WordModel:
+    return copy.deepcopy(_load(name, folder, stamp)).double()  # a copy: the shared float32 model stays as it is
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _memory(kind: str, name: str, folder: str, stamp: tuple, text: str, word: str, fillers: tuple[int, ...]) -> pd.DataFrame:
+    from core import memory
+
+    model = _load(name, folder, stamp)
+    if kind == "gradient":  # in float64, on a cached float64 copy (a vanilla RNN's gradient underflows float32)
+        return memory.gradient_by_distance(_load_float64(name, folder, stamp), text, target_word=word)
+    if kind == "probability":
+        return memory.probability_by_filler(model, text, word, fillers)
+    if kind == "jacobian":
+        return memory.jacobian_norms(model, text, distances=fillers)
+    raise ValueError(f"unknown memory measurement {kind!r}")
+
+
+def memory_result(kind: str, name: str, text: str, word: str = "", fillers: Sequence[int] = ()) -> pd.DataFrame:
+    """``core.memory`` measurements for one model (gradient, probability, jacobian), cached."""
+    return _memory(kind, *_key(name), text, word, tuple(fillers))
+
+
+def metrics(name: str) -> dict:
+    return core_models.metrics(name, models_dir())

@@ -36,8 +36,8 @@ def view(
 ) -> None:
     """Heatmaps, the cell at the cursor, chosen units over time, units ranked by change."""
     tokens = tr.labels()
-    ranked_by = charts.values(tr, rank_name)
-    H = ranked_by.shape[1]
+    ranked_by = tr.unit_change(rank_name).numpy()  # (H,)
+    H = ranked_by.shape[0]
     n_units, window, cursor = controls(tokens, H, prefix)
     units = charts.top_units(ranked_by, n_units)
 

@@ -20,7 +20,7 @@ from explorer import fixtures
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "explorer" / "app.py")
-PAGES = ("tokens", "rnn", "lstm", "gru", "bidirectional", "attention", "about")
+PAGES = ("tokens", "rnn", "lstm", "gru", "bidirectional", "attention", "memory", "about")
 MODEL_OF = {
     "tokens": "rnn",
     "rnn": "rnn",

@@ -48,7 +48,7 @@ def fake_trace(tokens, H=8, heads=2, d=4, unknown=()):
                 p + "context": weights @ v,
             }
         )
-    return Trace(values, tokens=tokens, unknown=unknown)
+    return Trace(values, tokens=tokens, unknown=unknown, meta={"causal": True})
 
 
 def figure_json(fig) -> str:
@@ -156,11 +156,13 @@ def test_gate_panels_use_fixed_ranges():
 
 
 def test_units_ranked_by_change():
-    states = np.zeros((5, 3), dtype=np.float32)
-    states[:, 1] = [0, 1, 0, 1, 0]  # changes most
-    states[:, 2] = [0, 0.1, 0.2, 0.3, 0.4]
-    assert charts.top_units(states, 2) == [1, 2]
-    assert charts.top_units(states, None) == [1, 2, 0]
+    states = torch.zeros(5, 3)
+    states[:, 1] = torch.tensor([0, 1, 0, 1, 0])  # changes most
+    states[:, 2] = torch.tensor([0, 0.1, 0.2, 0.3, 0.4])
+    change = Trace({"embedding": torch.zeros(5, 2), "h": states}).unit_change("h").numpy()
+    assert change.tolist() == pytest.approx([0, 1, 0.1])
+    assert charts.top_units(change, 2) == [1, 2]
+    assert charts.top_units(change, None) == [1, 2, 0]
 
 
 def test_512_tokens_stay_light():

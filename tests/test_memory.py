@@ -205,3 +205,18 @@ def test_memory_refuses_empty_text_and_the_blank_filler():
         memory.gradient_by_distance(tiny("rnn"), "   ")
     with pytest.raises(ValueError, match="fills blanks"):
         memory.gradient_by_distance(tiny("bilstm"), TEXT)
+
+
+def test_gradients_run_in_float64_on_a_private_copy():
+    model = tiny("rnn").float()
+    frame = memory.gradient_by_distance(model, TEXT, target_word="french")
+    reference = memory.gradient_by_distance(tiny("rnn"), TEXT, target_word="french")  # the same weights, in float64
+    assert torch.allclose(torch.tensor(frame["grad_norm"].to_numpy()), torch.tensor(reference["grad_norm"].to_numpy()), rtol=1e-5)
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # the shared model is untouched
+    single = memory.gradient_by_distance(model, TEXT, target_word="french", dtype=torch.float32)
+    assert single["grad_norm"].dtype == "float32"
+
+
+def test_memory_refuses_text_the_cap_would_cut():
+    with pytest.raises(ValueError, match="at most 512"):
+        memory.gradient_by_distance(tiny("rnn"), "word " * 600)

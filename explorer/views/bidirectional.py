@@ -66,7 +66,7 @@ if tr is not None:
     st.subheader("Forward and backward states, separately")
     for direction, arrow in (("forward", "→ reads left to right"), ("backward", "← reads right to left")):
         name = f"layers.0.{direction}.hidden"
-        units = charts.top_units(charts.values(tr, name), n_units)
+        units = charts.top_units(tr.unit_change(name).numpy(), n_units)
         panels = [
             charts.Panel(name, f"{direction} hidden state ({arrow}): {len(units)} of {H} units", "tanh", "h (-1..1)")
         ]
@@ -83,8 +83,7 @@ if tr is not None:
         f"The output at each position is the {H} forward units followed by the {H} backward units "
         f"({2 * H} numbers); rows are labelled → for forward and ← for backward units."
     )
-    out = charts.values(tr, "output")
-    units = charts.top_units(out, n_units)
+    units = charts.top_units(tr.unit_change("output").numpy(), n_units)
     names = [f"→ {u}" if u < H else f"← {u - H}" for u in units]
     panels = [
         charts.Panel("output", f"combined [forward ; backward]: {len(units)} of {2 * H} units", "tanh", "h (-1..1)")

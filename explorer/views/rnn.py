@@ -31,7 +31,8 @@ with c1:
 with c2:
     window = common.window_picker(T, key="rnn_window")
 cursor = common.cursor_picker(tokens, key="rnn_cursor")
-units = charts.top_units(hidden, n_units)
+change = tr.unit_change("layers.0.forward.hidden").numpy()
+units = charts.top_units(change, n_units)
 
 panels = [charts.Panel("layers.0.forward.hidden", "hidden state h_t", "tanh", "h_t (tanh, -1..1)")]
 st.subheader(f"Hidden state: {len(units)} of {H} units by token")
@@ -82,5 +83,5 @@ st.download_button(
 )
 
 st.subheader("Units ranked by how much they change")
-fig = charts.unit_change_bars(hidden, units, "hidden state")
-common.chart(fig, "rnn_rank", lambda: charts.unit_change_frame(hidden, units), "rnn_unit_ranking")
+fig = charts.unit_change_bars(change, units, "hidden state")
+common.chart(fig, "rnn_rank", lambda: charts.unit_change_frame(change, units), "rnn_unit_ranking")
