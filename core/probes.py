@@ -61,7 +61,7 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass
-from typing import Iterator
+from typing import Callable, Iterator
 
 from core.corpus import filler_tokens
 from core.text import tokenize
@@ -295,24 +295,32 @@ def draw_distance(rng: random.Random, max_distance: int) -> int:
     return min(max(d, 0), max_distance)
 
 
-def training_probes(rng: random.Random, max_distance: int = 250, fact_rate: float = FACT_RATE) -> Iterator[Probe]:
+def training_probes(rng: random.Random, max_distance: int | Callable[[], int] = 250,
+                    fact_rate: float = FACT_RATE) -> Iterator[Probe]:
     """Endless training probes with train-split fillers, family chosen uniformly.
 
     With probability ``fact_rate`` a fact: any pair (training or held-out, and any
     city), distance 0..FACT_MAX_DISTANCE. Otherwise a long-range probe: training
-    pairs and cities only, distance from ``draw_distance``.
+    pairs and cities only, distance from ``draw_distance``. ``max_distance`` may
+    be a function, asked before every probe (a curriculum that lengthens the fillers).
     """
-    all_cities = {**CITIES_TRAIN, **CITIES_HELDOUT}
     while True:
-        family = rng.choice(FAMILIES)
-        if rng.random() < fact_rate:
-            pairs = {**_pairs(family, False), **_pairs(family, True)}
-            spec = _spec(family, rng, pairs, all_cities)
-            distance = rng.randint(0, FACT_MAX_DISTANCE)
-        else:
-            spec = _spec(family, rng, _pairs(family, False), CITIES_TRAIN)
-            distance = draw_distance(rng, max_distance)
-        yield _assemble(spec, filler_tokens("train", distance, rng, avoid=FILLER_AVOID))
+        limit = max_distance() if callable(max_distance) else max_distance
+        yield training_probe(rng, draw_distance(rng, limit), fact_rate)
+
+
+def training_probe(rng: random.Random, distance: int, fact_rate: float = FACT_RATE) -> Probe:
+    """One training probe, train-split filler, family chosen uniformly: with probability
+    ``fact_rate`` a fact (any pair, held-out ones included, distance 0..FACT_MAX_DISTANCE),
+    otherwise a long-range probe of a training pair at ``distance``."""
+    family = rng.choice(FAMILIES)
+    if rng.random() < fact_rate:
+        pairs = {**_pairs(family, False), **_pairs(family, True)}
+        spec = _spec(family, rng, pairs, {**CITIES_TRAIN, **CITIES_HELDOUT})
+        distance = rng.randint(0, FACT_MAX_DISTANCE)
+    else:
+        spec = _spec(family, rng, _pairs(family, False), CITIES_TRAIN)
+    return _assemble(spec, filler_tokens("train", distance, rng, avoid=FILLER_AVOID))
 
 
 def training_stream(rng: random.Random, max_distance: int = 250) -> Iterator[list[str]]:

@@ -1,18 +1,34 @@
 """Training the shipped models: ``python -m core train --arch lstm``.
 
-Every model sees the same token stream, built from the WordNet corpus
-(``core.corpus``) with long-range probes mixed in (``core.probes``):
+Every model gets the same batches, built from the WordNet corpus
+(``core.corpus``) and the long-range probes (``core.probes``). Each step has:
 
-* Items are runs of consecutive corpus sentences (train split) and, with
-  probability ``probe_rate``, a probe (filler 0..``max_distance`` tokens, plus
-  short "facts" for the held-out pairs). Items are packed whole into windows
-  of ``window`` + 1 tokens; the last gap is filled with corpus text.
-* Next-word models (rnn, lstm, gru, transformer) learn to predict every next
-  token (mean cross-entropy), plus ``answer_loss`` times the mean
-  cross-entropy of the probes' answers (a few per window: without a term of
-  their own they are lost in the language-model loss).
-* The fill-the-blank model (bilstm) sees ``mask_rate`` of the tokens replaced
-  by ``<blank>`` (and half the probe answers) and learns to restore them.
+* ``batch`` windows of ``window`` + 1 tokens of running corpus text (train
+  split). Next-word models (rnn, lstm, gru, transformer) learn to predict every
+  next token; the fill-the-blank model (bilstm) sees ``mask_rate`` of the
+  tokens replaced by ``<blank>`` and learns to restore them.
+* ``probe_rows`` probes, each in a sequence of its own that starts from a
+  fresh state, as the evaluation does: "i grew up in france . <filler> i speak
+  fluent" -> french (next-word models), or the same with a blank before the
+  final "." (bilstm). The step's long-range probes share one filler length,
+  drawn up to a limit that grows from 10 to ``max_distance`` over the first
+  ``ramp`` of the steps (a curriculum); ``fact_rate`` of them are short facts,
+  which is where the held-out pairs are taught (``core.probes``).
+
+Before all that come ``probe_warmup`` cheap steps of short probes alone (filler
+of at most 10 words, no corpus text): a recurrent model sits on a plateau,
+always answering the commonest language, until it finds that the answer
+depends on the cue at all. Measured here for the LSTM (seed 0): after 300 such
+steps it answered 8% of the country probes with training pairs (chance, the
+plateau), after 800 steps 15-20% while the agreement probes were solved, and
+after 1,500 (about 4 minutes) the probe loss was 0.01; without the warm-up,
+1,000 mixed steps never left the plateau.
+
+The loss is the mean cross-entropy on the windows plus ``answer_loss`` times
+the mean cross-entropy of the probes' answers. Why the probes get rows of
+their own: packed into the text windows (one answer per 70 tokens, mid-way
+through other text) no architecture, not even the GRU, learned to use the cue
+within 1,000 steps; in rows of their own a GRU learns the short probes in 200.
 
 Same seed, same steps -> the same weights (on the same torch build and thread
 count). ``--minutes`` caps the wall time; if the cap cuts training short,
@@ -24,9 +40,10 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections import defaultdict
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -42,16 +59,21 @@ RECALL_DISTANCES = (0, 5, 10, 20, 50, 100, 200)
 @dataclass(frozen=True)
 class TrainConfig:
     arch: str
-    steps: int = 1000  # Adam steps (the same for every architecture)
-    batch: int = 8  # windows per step
-    window: int = 512  # tokens per window: 8 x 512 = 4096 tokens a step
-    lr: float = 2e-3  # peak learning rate (linear warm-up, cosine decay)
+    steps: int = 700  # Adam steps with corpus text (the same for every architecture)
+    batch: int = 4  # corpus windows per step
+    window: int = 512  # tokens per window: 4 x 512 = 2,048 tokens a step
+    probe_rows: int = 32  # probes per step, each in a row of its own
+    probe_warmup: int = 1500  # first steps: short probes only, no corpus text (cheap: about 0.2 s a step)
+    lr: float = 2e-3  # peak learning rate (see learning_rate_factor)
     warmup: int = 50
     clip: float = 1.0  # gradient-norm clipping (the lecture's cure for exploding gradients)
     weight_decay: float = 0.01
     dropout: float = 0.1  # on embeddings and before the output layer, training only
-    probe_rate: float = 0.5  # share of items that are probes (about 60% of the tokens)
+    fact_rate: float = probes.FACT_RATE  # share of probe rows that are short facts (held-out pairs too)
     max_distance: int = 250  # longest filler in training probes
+    hold: float = 0.1  # curriculum: fillers stay at most 10 tokens long for this share of the steps,
+    ramp: float = 0.6  # then grow to max_distance by this share of the steps
+    decay: float = 0.3  # the learning rate is constant, then decays (cosine, to 10%) over this last share
     answer_loss: float = 1.0  # weight of the mean cross-entropy of the probes' answers, beside the mean over all tokens
     mask_rate: float = 0.15  # bilstm: share of tokens blanked
     vocab_size: int = 8000
@@ -83,64 +105,76 @@ def build_vocab(sentences: Sequence[str], size: int) -> Vocab:
 
 
 class Stream:
-    """Endless training windows: (ids (window + 1,), answer mask (window + 1,)), seeded."""
+    """Seeded training data: corpus windows and probe rows."""
 
-    def __init__(self, encoded: list[list[int]], vocab: Vocab, cfg: TrainConfig, rng: random.Random, use_probes: bool = True):
+    def __init__(self, encoded: list[list[int]], vocab: Vocab, cfg: TrainConfig, rng: random.Random):
         self.encoded, self.vocab, self.cfg, self.rng = encoded, vocab, cfg, rng
-        self.probes: Iterator[probes.Probe] | None = probes.training_probes(rng, cfg.max_distance) if use_probes else None
 
-    def _corpus_run(self, n: int) -> list[int]:
-        """About n tokens of consecutive sentences from a random start."""
+    def window(self) -> list[int]:
+        """``window`` + 1 tokens of consecutive sentences from a random start."""
         i = self.rng.randrange(len(self.encoded))
         out: list[int] = []
-        while len(out) < n:
+        while len(out) < self.cfg.window + 1:
             out += self.encoded[i]
             i = (i + 1) % len(self.encoded)
-        return out
+        return out[: self.cfg.window + 1]
 
-    def window(self) -> tuple[list[int], list[bool]]:
-        n = self.cfg.window + 1
-        ids: list[int] = []
-        answer: list[bool] = []
-        while len(ids) < n:
-            room = n - len(ids)
-            if self.probes is not None and self.rng.random() < self.cfg.probe_rate:
-                p = next(self.probes)
-                item = self.vocab.encode([*p.tokens, "."])
-                if len(item) <= room:
-                    ids += item
-                    answer += [False] * (len(item) - 2) + [True, False]
-                    continue
-            run = self._corpus_run(min(room, 48))[:room]
-            ids += run
-            answer += [False] * len(run)
-        return ids, answer
+    def windows(self, B: int) -> torch.Tensor:  # (B, window + 1)
+        return torch.tensor([self.window() for _ in range(B)])
 
-    def batch(self, B: int) -> tuple[torch.Tensor, torch.Tensor]:
-        rows = [self.window() for _ in range(B)]
-        return torch.tensor([r[0] for r in rows]), torch.tensor([r[1] for r in rows])
+    def probe_rows(self, n: int, max_distance: int) -> list[probes.Probe]:
+        """``n`` training probes; the long-range ones share one filler length (so rows barely differ in length)."""
+        distance = probes.draw_distance(self.rng, max_distance)
+        return [probes.training_probe(self.rng, distance, self.cfg.fact_rate) for _ in range(n)]
 
 
-def lm_loss(model: WordModel, ids: torch.Tensor, answer: torch.Tensor, cfg: TrainConfig, rng: torch.Generator) -> torch.Tensor:
-    """Mean next-word (or fill-the-blank) cross-entropy, plus ``answer_loss`` x the mean over probe answers.
+def curriculum(cfg: TrainConfig, step: int) -> int:
+    """Longest probe filler at ``step``: 10 tokens for the first ``hold`` of the steps, then growing
+    linearly to ``max_distance`` by ``ramp`` of them, so that a model first finds that the answer
+    depends on the cue at all (a recurrent net sits on a plateau until it does)."""
+    if cfg.ramp <= 0:
+        return cfg.max_distance
+    grown = 10 + (cfg.max_distance - 10) * (step / cfg.steps - cfg.hold) / max(cfg.ramp - cfg.hold, 1e-9)
+    return int(min(cfg.max_distance, max(10, grown)))
 
-    The answers are about 0.5% of the tokens; without their own term the
-    language-model loss drowns them and no architecture learns to recall."""
+
+def learning_rate_factor(cfg: TrainConfig, step: int, total: int) -> float:
+    """Linear warm-up, constant, then a cosine down to 10% over the last ``decay`` of all ``total`` steps."""
+    warm = min(1.0, (step + 1) / cfg.warmup)
+    into = (step - (1 - cfg.decay) * total) / max(cfg.decay * total, 1)
+    return warm * (1.0 if into <= 0 else 0.1 + 0.45 * (1 + math.cos(math.pi * min(into, 1.0))))
+
+
+def text_loss(model: WordModel, windows: torch.Tensor, cfg: TrainConfig, gen: torch.Generator) -> torch.Tensor:
+    """Mean next-word cross-entropy on corpus windows (B, T+1), or, for bilstm, on ``mask_rate`` blanked tokens."""
     if model.config.task == "next_word":
-        logits = model(ids[:, :-1])  # (B, T, V)
-        target, scored, is_answer = ids[:, 1:], torch.ones_like(answer[:, 1:]), answer[:, 1:]
-    else:
-        target = ids[:, :-1]
-        is_answer = answer[:, :-1]
-        scored = torch.rand(target.shape, generator=rng) < cfg.mask_rate
-        scored |= is_answer & (torch.rand(target.shape, generator=rng) < 0.5)
-        is_answer = is_answer & scored
-        logits = model(target.masked_fill(scored, model.vocab.stoi[BLANK]))
-    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), target.reshape(-1), reduction="none").view_as(target)
-    loss = ce[scored].mean()
-    if is_answer.any():
-        loss = loss + cfg.answer_loss * ce[is_answer].mean()
-    return loss
+        logits = model(windows[:, :-1])  # (B, T, V)
+        return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), windows[:, 1:].reshape(-1))
+    x = windows[:, :-1]
+    blank = torch.rand(x.shape, generator=gen) < cfg.mask_rate
+    logits = model(x.masked_fill(blank, model.vocab.stoi[BLANK]))
+    return F.cross_entropy(logits[blank], x[blank])
+
+
+def answer_loss(model: WordModel, rows: Sequence[probes.Probe]) -> torch.Tensor:
+    """Mean cross-entropy of the probes' answers, each probe its own sequence from a fresh state.
+
+    Rows of equal length run as one batch, so there is no padding (a backward
+    LSTM would read padding first). Next-word models score the word after the
+    prompt; bilstm scores a blank placed after the prompt, before a final ".".
+    """
+    vocab, fill = model.vocab, model.config.task == "fill_blank"
+    groups: dict[int, list[probes.Probe]] = defaultdict(list)
+    for p in rows:
+        groups[len(p.prompt)].append(p)
+    total = 0.0
+    for n, group in groups.items():
+        ids = torch.tensor([vocab.encode(p.prompt) + ([vocab.stoi[BLANK], vocab.stoi["."]] if fill else []) for p in group])
+        at = torch.full((len(group),), n if fill else n - 1)
+        logits = model.logits_from_embeddings(model.dropout(model.embedding(ids)), at)  # (g, V)
+        answers = torch.tensor([vocab.index(p.answer) for p in group])
+        total = total + F.cross_entropy(logits, answers, reduction="sum")
+    return total / len(rows)
 
 
 @torch.no_grad()
@@ -188,21 +222,26 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, sentences: Sequen
     mcfg = ModelConfig(cfg.arch, len(vocab), cfg.embed_dim, cfg.hidden_size, cfg.num_layers, cfg.heads, dropout=cfg.dropout)
     model = WordModel(mcfg, vocab)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / cfg.warmup) * 0.5 * (1 + math.cos(math.pi * min(s, cfg.steps) / cfg.steps))
-    )
-    stream = Stream(encoded, vocab, cfg, rng, use_probes)
+    stream = Stream(encoded, vocab, cfg, rng)
     model.train()
     start = time.perf_counter()
     losses: list[float] = []
     done = 0
-    bar = tqdm(range(cfg.steps), desc=f"train {cfg.arch}", unit="step", disable=not progress, dynamic_ncols=True)
+    warmup = cfg.probe_warmup if use_probes else 0
+    total = warmup + cfg.steps
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: learning_rate_factor(cfg, s, total))
+    bar = tqdm(range(total), desc=f"train {cfg.arch}", unit="step", disable=not progress, dynamic_ncols=True)
     for step in bar:
         if time.perf_counter() - start > cfg.minutes * 60:
-            bar.write(f"stopped by the {cfg.minutes}-minute cap after {step} of {cfg.steps} steps")
+            bar.write(f"stopped by the {cfg.minutes}-minute cap after {step} of {total} steps")
             break
-        ids, answer = stream.batch(cfg.batch)
-        loss = lm_loss(model, ids, answer, cfg, gen)
+        if step < warmup:  # find the dependency first, on short probes alone
+            loss = answer_loss(model, stream.probe_rows(cfg.probe_rows, 10))
+        else:
+            loss = text_loss(model, stream.windows(cfg.batch), cfg, gen)
+            if use_probes:
+                rows = stream.probe_rows(cfg.probe_rows, curriculum(cfg, step - warmup))
+                loss = loss + cfg.answer_loss * answer_loss(model, rows)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.clip)
@@ -210,8 +249,7 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, sentences: Sequen
         sched.step()
         losses.append(loss.item())
         done = step + 1
-        tok_s = done * cfg.batch * cfg.window / (time.perf_counter() - start)
-        bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.3f}", tok_s=f"{tok_s:,.0f}")
+        bar.set_postfix(loss=f"{sum(losses[-20:]) / len(losses[-20:]):.3f}", phase="probes" if step < warmup else "text+probes")
     bar.close()
     seconds = time.perf_counter() - start
     model.eval()
@@ -221,8 +259,9 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, sentences: Sequen
         "parameters": model.parameter_count(),
         "train_seconds": round(seconds, 1),
         "steps": done,
-        "steps_planned": cfg.steps,
-        "tokens_seen": done * cfg.batch * cfg.window,
+        "steps_planned": total,
+        "corpus_tokens_seen": max(done - warmup, 0) * cfg.batch * cfg.window,
+        "probes_seen": done * cfg.probe_rows if use_probes else 0,
         "loss_first": losses[0] if losses else None,
         "loss_last20": sum(losses[-20:]) / max(len(losses[-20:]), 1),
         "torch": torch.__version__,
