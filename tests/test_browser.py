@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from core.text import tokenize
 from explorer import fixtures
 
 pytestmark = pytest.mark.browser
@@ -219,7 +220,12 @@ def check_payload_literal(visit: Visit, path: str) -> None:
     assert injected == {"img": 0, "script": 0, "jsLink": 0, "bold": 0}, f"{path}: {injected}"
     if path == "tokens":
         assert PAYLOAD in page.locator("[data-testid='stCode']").first.inner_text(), "shown literally as text"
-    if PAGES[path]:
+    if path == "memory":  # its axes are distances, not tokens: the sentence it reads is shown as plain text
+        tokens = list(tokenize(PAYLOAD).tokens)
+        prompt = " ".join(tokens[: tokens.index("___")])
+        texts = page.locator("[data-testid='stText']").evaluate_all("els => els.map(e => e.textContent)")
+        assert any(prompt in t for t in texts), f"memory: the payload's tokens are shown literally: {texts}"
+    elif PAGES[path]:
         ticks = page.locator(".js-plotly-plot .xtick text").evaluate_all("els => els.map(e => e.textContent)")
         shown = {t.rstrip("?") for t in ticks}  # an unknown word's label ends in "?"
         assert {"<", ">"} <= shown, f"{path}: the payload's tokens are literal tick labels"
