@@ -175,10 +175,27 @@ def top_words(logits: Tensor, vocab: Vocab, k: int = 5) -> list[list[tuple[str, 
 
 
 # -- files -------------------------------------------------------------------
+# Weights are stored as float16 (five models in float32 would not fit assets/'s 40 MB) and
+# computed in float32. train() rounds a model to the stored values before it measures it,
+# so metrics.json describes exactly the weights that ship.
+STORED_DTYPE = torch.float16
+
+
+@torch.no_grad()
+def round_to_stored(model: nn.Module) -> nn.Module:
+    """Round every floating parameter and buffer, in place, to what ``save`` stores."""
+    for t in model.state_dict().values():
+        if t.is_floating_point():
+            t.copy_(t.to(STORED_DTYPE))
+    return model
+
+
 def save(model: WordModel, out_dir: str | Path, metrics: dict | None = None) -> Path:
+    """Write ``model.safetensors`` (float16), ``config.json``, ``vocab.json`` and ``metrics.json``."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    state = {k: (v.to(STORED_DTYPE) if v.is_floating_point() else v).detach().contiguous()
+             for k, v in model.state_dict().items()}
     save_file(state, str(out / "model.safetensors"), metadata={"arch": model.config.arch})
     (out / "config.json").write_text(json.dumps(asdict(model.config), indent=2) + "\n")
     model.vocab.save(out / "vocab.json")

@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import corpus, probes
-from .models import MODELS_DIR, ModelConfig, WordModel, save
+from .models import MODELS_DIR, ModelConfig, WordModel, round_to_stored, save
 from .text import BLANK, Vocab, tokenize
 
 RECALL_DISTANCES = (0, 5, 10, 20, 50, 100, 200)
@@ -253,6 +253,7 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, sentences: Sequen
     bar.close()
     seconds = time.perf_counter() - start
     model.eval()
+    round_to_stored(model)  # measure the weights that ship (float16), not the float32 ones before saving
     metrics = {
         "model": cfg.arch,
         "task": mcfg.task,
