@@ -872,6 +872,10 @@ def figure_html(fig: go.Figure) -> str:
 
 # -- memory: which model still remembers the beginning ------------------------------------
 MODEL_COLOURS = {"rnn": "#d62728", "lstm": "#1f77b4", "gru": "#2ca02c", "transformer": "#9467bd", "bilstm": "#ff7f0e"}
+# Trained models often tie (recall 1.0 for three of them): wide lines drawn first, narrower ones on top,
+# and a marker of their own, so every model stays visible where the lines coincide.
+MODEL_LINES = {"rnn": (3, "circle"), "lstm": (8, "square"), "gru": (5, "diamond"), "transformer": (2, "x"),
+               "bilstm": (3, "triangle-up")}
 
 
 def _positive(values) -> list[float | None]:
@@ -881,7 +885,8 @@ def _positive(values) -> list[float | None]:
 
 def _line(name: str, x, y, hover: str, customdata=None, dash: str = "solid") -> dict:
     return dict(type="scatter", mode="lines+markers", name=esc(name), x=list(x), y=y, customdata=customdata,
-                line=dict(color=MODEL_COLOURS.get(name, "#555555"), width=2.5, dash=dash), marker=dict(size=5),
+                line=dict(color=MODEL_COLOURS.get(name, "#555555"), width=MODEL_LINES.get(name, (2.5,))[0], dash=dash),
+                marker=dict(size=7, symbol=MODEL_LINES.get(name, (0, "circle"))[1]),
                 hovertemplate=hover + "<extra>" + esc(name) + "</extra>")
 
 
@@ -896,8 +901,8 @@ def gradient_distance_chart(frames: dict[str, pd.DataFrame], cue_distance: int |
     if cue_distance is not None:
         shapes.append(dict(type="line", x0=cue_distance, x1=cue_distance, y0=0, y1=1, yref="paper",
                            line=dict(color="#444", dash="dot", width=1.5)))
-        notes.append(dict(x=cue_distance, y=1, yref="paper", text="the beginning", showarrow=False,
-                          xanchor="left", yanchor="bottom", font=dict(size=13, color="#444")))
+        notes.append(dict(x=cue_distance, y=1, yref="paper", text=" the beginning", showarrow=False,
+                          xanchor="left", yanchor="top", font=dict(size=13, color="#444")))
     return _figure(traces, 430, shapes=shapes, annotations=notes, legend=dict(orientation="h", y=1.12),
                    xaxis=dict(title_text="distance: tokens back from the prediction", autorange="reversed"),
                    yaxis=dict(title_text="gradient norm (log scale)", type="log", exponentformat="power"))
@@ -914,9 +919,9 @@ def probability_filler_chart(frames: dict[str, pd.DataFrame], word: str) -> go.F
         custom = [[int(r), _wrapped(w)] for r, w in zip(f["rank"], f["top_word"])]
         traces.append(_line(name, f["filler"], [float(p) for p in f["probability"]],
                             "filler %{x} words: p = %{y:.4f}<br>rank %{customdata[0]}, top word %{customdata[1]}", custom))
-    return _figure(traces, 400, legend=dict(orientation="h", y=1.12),
+    return _figure(traces, 400, legend=dict(orientation="h", y=1.12), hovermode="x unified",
                    xaxis=dict(title_text="filler words inserted between the two halves"),
-                   yaxis=dict(title_text=f"p({esc(short(word, 24))} | sentence)", rangemode="tozero"))
+                   yaxis=dict(title_text=f"p({esc(short(word, 24))} | sentence)", range=[0, 1.06]))
 
 
 def probability_filler_frame(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
@@ -929,9 +934,9 @@ def recall_chart(curves: dict[str, dict[str, float]]) -> go.Figure:
     for name, curve in curves.items():
         xs = sorted(int(d) for d in curve)
         traces.append(_line(name, xs, [float(curve[str(d)]) for d in xs], "distance %{x}: accuracy %{y:.2f}"))
-    return _figure(traces, 400, legend=dict(orientation="h", y=1.12),
+    return _figure(traces, 400, legend=dict(orientation="h", y=1.12), hovermode="x unified",
                    xaxis=dict(title_text="filler distance (tokens between the cue and the answer)"),
-                   yaxis=dict(title_text="accuracy on held-out probes", range=[0, 1.02]))
+                   yaxis=dict(title_text="accuracy on held-out probes", range=[0, 1.06]))
 
 
 def recall_frame(curves: dict[str, dict[str, float]]) -> pd.DataFrame:
