@@ -86,22 +86,23 @@ def page_times(repeats: int = 5, sizes: tuple[int, ...] = (100, 512), pages: tup
 
 
 def memory_times(repeats: int = 5) -> list[dict]:
-    """The memory page on the lecture's sentence with about 300 tokens (filler 265-290): every timed
-    run moves the filler slider, so the text is new and all four models compute afresh (models loaded)."""
+    """The memory page on the lecture's sentence with 300 tokens or more (filler of 285 words and more, after
+    a first, untimed run at 280): every timed run moves the filler slider, so the text is new and all four models
+    compute afresh (models loaded)."""
     logging.getLogger("streamlit").setLevel(logging.ERROR)
     at = _page_app("memory", "I grew up in the Middle East but now live in London. I speak fluent ___")
-    times, tokens = [], 0
-    for filler in range(290, 290 - 5 * (repeats + 1), -5):  # a new filler length each run: nothing cached
+    times, tokens = [], []
+    for filler in range(280, 281 + 5 * repeats, 5):  # a new filler length each run: nothing cached
         at.slider(key="memory_filler").set_value(filler)
         t0 = time.perf_counter()
         at.run()
         times.append(time.perf_counter() - t0)
         if at.exception:
             raise RuntimeError(f"page memory raised: {at.exception[0].value}")
-        tokens = filler + 16  # the lecture's sentence up to the blank is 16 tokens
-    times = times[1:]  # the first run also fills the corpus and filler caches
+        tokens.append(filler + 16)  # the lecture's sentence up to the blank is 16 tokens
+    times, tokens = times[1:], tokens[1:]  # the first run also fills the corpus and filler caches
     median = statistics.median(times)
-    return [{"page": "memory (new 300-token sentence, 4 models)", "tokens": tokens, "median_s": round(median, 4),
+    return [{"page": "memory (new 300-token sentence, 4 models)", "tokens": min(tokens), "median_s": round(median, 4),
              "max_s": round(max(times), 4), "target_s": MEMORY_TARGET, "ok": median <= MEMORY_TARGET}]
 
 

@@ -99,6 +99,14 @@ st.markdown(
 )
 
 st.header("The models")
+st.markdown(
+    "Five small models, trained on the CPU on the same English text with the same 8,000-word vocabulary and "
+    "128-number embeddings: the glosses and example sentences of WordNet 3.0, a dictionary (1.7 million words; "
+    "licence notice in assets/corpus). Their English is dictionary English: they predict definitions well and "
+    "everyday chat less well, and a word outside the vocabulary is read as `<unk>`. Mixed into their training were "
+    "long-range probes (\"i grew up in france ... i speak fluent french\", filler of up to 250 words), so that the "
+    "Memory page can measure how far back each architecture reaches."
+)
 rows = []
 for name in common.available():
     m = core_models.metrics(name, common.models_dir())

@@ -35,7 +35,7 @@ prompt = " ".join(tokens)
 names = [n for n in LANGUAGE_MODELS if n in common.available()]
 c1, c2, c3 = st.columns([2, 1, 2])
 with c1:
-    filler = st.slider("Filler words inserted after the first sentence", 0, 300, 50, step=5, key="memory_filler",
+    filler = st.slider("Filler words inserted after the first sentence", 0, 450, 50, step=5, key="memory_filler",
                        help="Held-out corpus text that names no country, language or city.")
 with c2:
     word = st.text_input("The word that should come next", "arabic", key="memory_word", max_chars=40,
