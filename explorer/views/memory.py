@@ -11,6 +11,7 @@ from explorer import charts, common
 
 LANGUAGE_MODELS = ("rnn", "lstm", "gru", "transformer")
 FILLERS = (0, 10, 25, 50, 100, 200)
+SHORT_NAMES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU", "transformer": "Transformer"}
 
 st.title("Memory: which model still remembers the beginning?")
 st.markdown(
@@ -41,7 +42,8 @@ with c2:
     word = st.text_input("The word that should come next", "arabic", key="memory_word", max_chars=40,
                          help="The right answer for the lecture's example is arabic.").strip().lower() or "arabic"
 with c3:
-    chosen = st.multiselect("Models", names, default=names, key="memory_models", format_func=common.describe_model)
+    chosen = st.multiselect("Models", names, default=names, key="memory_models",  # short labels: all four fit
+                            format_func=lambda n: SHORT_NAMES.get(n, n))
 models = [n for n in chosen if common.model(n) is not None]
 if not models:
     st.info("Choose at least one model that loads.", icon="ℹ️")
