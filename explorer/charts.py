@@ -884,7 +884,9 @@ def _positive(values) -> list[float | None]:
 
 
 def _line(name: str, x, y, hover: str, customdata=None, dash: str = "solid") -> dict:
-    return dict(type="scatter", mode="lines+markers", name=esc(name), x=list(x), y=y, customdata=customdata,
+    x = list(x)
+    mode = "lines+markers" if len(x) <= 120 else "lines"  # hundreds of markers only blur a long sentence's line
+    return dict(type="scatter", mode=mode, name=esc(name), x=x, y=y, customdata=customdata,
                 line=dict(color=MODEL_COLOURS.get(name, "#555555"), width=MODEL_LINES.get(name, (2.5,))[0], dash=dash),
                 marker=dict(size=7, symbol=MODEL_LINES.get(name, (0, "circle"))[1]),
                 hovertemplate=hover + "<extra>" + esc(name) + "</extra>")
