@@ -26,7 +26,7 @@ import torch
 
 from . import probes as probe_sets
 from . import recurrent
-from .models import WordModel
+from .models import WordModel, word_probability
 from .text import BLANK, encode, tokenize
 
 
@@ -169,13 +169,14 @@ def probability_by_filler(model: WordModel, text: str, word: str, fillers: Itera
     for n in fillers:
         ids, _ = _ids(model, insert_filler(text, n, seed))
         with torch.no_grad():
-            prob = torch.softmax(model.logits_from_embeddings(model.embedding(ids)[None], torch.tensor([len(ids) - 1]))[0], -1)
+            logits = model.logits_from_embeddings(model.embedding(ids)[None], torch.tensor([len(ids) - 1]))[0]
+        probability, rank = word_probability(logits, index)
         rows.append({
             "filler": n,
             "tokens": len(ids),
-            "probability": float(prob[index]),
-            "rank": int((prob > prob[index]).sum()) + 1,
-            "top_word": model.vocab.itos[int(prob.argmax())],
+            "probability": probability,
+            "rank": rank,
+            "top_word": model.vocab.itos[int(logits.argmax())],
         })
     return pd.DataFrame(rows)
 

@@ -174,6 +174,12 @@ def top_words(logits: Tensor, vocab: Vocab, k: int = 5) -> list[list[tuple[str, 
     return [[(vocab.itos[i], float(probs[t, i])) for i in row.tolist()] for t, row in enumerate(order)]
 
 
+def word_probability(logits: Tensor, index: int) -> tuple[float, int]:
+    """p(word ``index``) under one row of ``logits`` (V,), and its rank (1 = the model's top word)."""
+    prob = torch.softmax(logits.detach(), dim=-1)
+    return float(prob[index]), int((prob > prob[index]).sum()) + 1
+
+
 # -- files -------------------------------------------------------------------
 # Weights are stored as float16 (five models in float32 would not fit assets/'s 40 MB) and
 # computed in float32. train() rounds a model to the stored values before it measures it,

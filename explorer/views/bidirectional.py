@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from core.models import word_probability
 from explorer import charts, common
 
 st.title("Bidirectional LSTM: reading both ways")
@@ -118,21 +119,13 @@ for direction in ("forward", "backward"):
 st.dataframe(pd.DataFrame(at_blank), hide_index=True)
 
 
-def _probability(trace, position: int, word: str) -> tuple[float, int]:
-    """p(word) at ``position`` and its rank among the vocabulary (1 = the top word)."""
-    logits = charts.values(trace, "logits")[position].astype(np.float64)
-    p = np.exp(logits - logits.max())
-    p /= p.sum()
-    i = common.model(NAME).vocab.index(word)
-    return float(p[i]), int((p > p[i]).sum()) + 1
-
-
 # a reading computed from the numbers: did the words after the blank move the answer, and where?
 tops = [top[0][0] for _, top in cases]
 lines = [f"Top word at the blank: A {tops[0]!r}, B {tops[1]!r}, C {tops[2]!r}"
          + (" (the words after the blank changed it)." if len(set(tops)) > 1 else " (the same in all three).")]
 for word in ("fruit", "company"):
-    measured = [_probability(t, t.labels().index(BLANK), word) for t in demo_traces]
+    index = common.model(NAME).vocab.index(word)
+    measured = [word_probability(t["logits"][t.labels().index(BLANK)], index) for t in demo_traces]
     lines.append(f"p({word}): " + ", ".join(f"{chr(65 + k)} {p:.2g} (rank {r:,})" for k, (p, r) in enumerate(measured)))
 lines.append("Only the backward state differs, so every change here comes from the words after the blank. "
              "This small model learned its English from dictionary glosses (see About): where fruit and company "
