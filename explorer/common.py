@@ -260,16 +260,7 @@ def chart(fig, key: str, data: Callable[[], pd.DataFrame], filename: str) -> Non
     config = dict(PLOTLY_CONFIG, toImageButtonOptions={"format": "png", "filename": filename, "scale": 2})
     st.plotly_chart(fig, key=f"chart_{key}", config=config, width="stretch")
     with st.container(horizontal=True, gap="small"):
-        st.download_button(
-            "Data (CSV)",
-            data=lambda: data().to_csv(index=False).encode("utf-8"),
-            file_name=f"{filename}.csv",
-            mime="text/csv",
-            key=f"csv_{key}",
-            on_click="ignore",
-            icon=":material/table:",
-            type="tertiary",
-        )
+        csv_download(data, filename, key)
         st.download_button(
             "Figure (HTML)",
             data=lambda: charts.figure_html(fig).encode("utf-8"),
@@ -280,6 +271,20 @@ def chart(fig, key: str, data: Callable[[], pd.DataFrame], filename: str) -> Non
             icon=":material/download:",
             type="tertiary",
         )
+
+
+def csv_download(data: Callable[[], pd.DataFrame], filename: str, key: str) -> None:
+    """A "Data (CSV)" button; the table is built only when clicked."""
+    st.download_button(
+        "Data (CSV)",
+        data=lambda: data().to_csv(index=False).encode("utf-8"),
+        file_name=f"{filename}.csv",
+        mime="text/csv",
+        key=f"csv_{key}",
+        on_click="ignore",
+        icon=":material/table:",
+        type="tertiary",
+    )
 
 
 # -- memory measurements, cached per model and text -------------------------------------------------

@@ -115,16 +115,7 @@ st.dataframe(
         )
     },
 )
-st.download_button(
-    "Data (CSV)",
-    data=lambda: steps.to_csv(index=False).encode("utf-8"),
-    file_name="attention_query_steps.csv",
-    mime="text/csv",
-    key="csv_att_steps",
-    on_click="ignore",
-    icon=":material/table:",
-    type="tertiary",
-)
+common.csv_download(lambda: steps, "attention_query_steps", "att_steps")
 fig = charts.query_weight_bars(tr, layer, head, query)
 common.chart(fig, "att_query_bars", lambda: steps, f"attention_weights_query{query}")
 

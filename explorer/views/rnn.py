@@ -71,16 +71,7 @@ frame = pd.DataFrame({"position": range(T), "token": tokens, "actual next": toke
 for r in range(5):
     frame[f"{r + 1}."] = [f"{p[r][0]}  ({p[r][1]:.3f})" for p in preds]
 st.dataframe(frame, hide_index=True, height=min(420, 38 + 35 * T))
-st.download_button(
-    "Data (CSV)",
-    data=lambda: charts.top_words_frame(tokens, preds).to_csv(index=False).encode("utf-8"),
-    file_name="rnn_top5.csv",
-    mime="text/csv",
-    key="csv_rnn_top5",
-    on_click="ignore",
-    icon=":material/table:",
-    type="tertiary",
-)
+common.csv_download(lambda: charts.top_words_frame(tokens, preds), "rnn_top5", "rnn_top5")
 
 st.subheader("Units ranked by how much they change")
 fig = charts.unit_change_bars(change, units, "hidden state")

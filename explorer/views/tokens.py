@@ -75,16 +75,7 @@ st.dataframe(
     height=min(420, 38 + 35 * T),
     column_config={"status": st.column_config.TextColumn("status", help="unknown words map to <unk>")},
 )
-st.download_button(
-    "Data (CSV)",
-    data=lambda: table.to_csv(index=False).encode("utf-8"),
-    file_name="tokens.csv",
-    mime="text/csv",
-    key="csv_tokens_table",
-    on_click="ignore",
-    icon=":material/table:",
-    type="tertiary",
-)
+common.csv_download(lambda: table, "tokens", "tokens_table")
 
 st.subheader("3. Embedding: index → vector")
 E = tr["embedding"].shape[1]
