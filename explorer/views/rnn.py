@@ -54,7 +54,8 @@ with right:
     h_prev = float(hidden[cursor - 1, u]) if cursor else 0.0
     st.markdown(f"Unit {u}, the one that changes most, at step {cursor}:")
     st.latex(rf"a_t = W_{{ih}}x_t + b_{{ih}} + W_{{hh}}h_{{t-1}} + b_{{hh}} = {a:.4f}")
-    st.latex(rf"h_t = \tanh(a_t) = \tanh({a:.4f}) = {h:.4f} \qquad (h_{{t-1}} = {h_prev:.4f})")
+    st.latex(rf"h_t = \tanh(a_t) = \tanh({a:.4f}) = {h:.4f}")  # one equation a line: the column is narrow
+    st.latex(rf"h_{{t-1}} = {h_prev:.4f}")
     step = pd.DataFrame(
         {
             "unit": units,
