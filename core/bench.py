@@ -28,6 +28,7 @@ from .instrument import instrument
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 TARGET = {"recurrent": (1000, 1.5), "attention": (512, 1.5)}  # (T, at most this ratio)
+MINILM_TARGET = 1.2  # core/bert.py's trace over transformers' BertModel, at 128 and 512 pieces
 
 
 @dataclass
@@ -116,7 +117,7 @@ def _table(rows: list[Row]) -> str:
 def main(args) -> int:
     out: dict = {"torch": torch.__version__, "threads": torch.get_num_threads()}
     if args.only in (None, "trace"):
-        rows = bench_trace(args.quick)
+        rows = bench_trace(args.quick) + bench_minilm(args.quick)
         out["trace"] = [asdict(r) for r in rows]
         if not args.json:
             print(f"Trace cost (torch {out['torch']}, {out['threads']} threads; median of interleaved pairs)\n")
@@ -136,3 +137,36 @@ def main(args) -> int:
     if args.json:
         print(json.dumps(out, indent=2))
     return 0
+
+
+def bench_minilm(quick: bool = False) -> list[Row]:
+    """all-MiniLM-L6-v2: our traced encoder (text in, every value out) over transformers' ``BertModel``
+    forward with ``output_attentions=True`` on the same piece ids, both from the package's folder.
+    Empty when the package (or transformers) is not installed."""
+    from . import bert
+
+    if not bert.installed():
+        return []
+    try:
+        from transformers import BertModel
+    except ImportError:
+        return []
+    ours = bert.load()
+    ref = BertModel.from_pretrained(str(bert.package_path()), attn_implementation="eager").eval()
+    words = ("I grew up in the Middle East but now live in London. I speak fluent Arabic, and my "
+             "favourite fruit (an apple) is not what I eat every day. ").split() * 40
+    rows = []
+    for T in (128, 512):
+        # the shortest prefix of words that gives at least T pieces, so the trace tokenizes about T pieces
+        n = next(n for n in range(1, len(words) + 1) if ours.pieces(" ".join(words[:n]), cap=T).total >= T)
+        text = " ".join(words[:n])
+        ids = torch.tensor([ours.pieces(text, cap=T).ids])
+        with torch.no_grad():
+            tr = ours.trace(text, cap=T)
+            out = ref(ids, output_attentions=True)
+            diff = max(float((tr["output"] - out.last_hidden_state[0]).abs().max()),
+                       max(float((tr[f"layers.{l}.attention.weights"] - a[0]).abs().max()) for l, a in enumerate(out.attentions)))
+            f, t, r = _pairs(lambda: ref(ids, output_attentions=True), lambda: ours.trace(text, cap=T), 5 if quick else 30)
+        rows.append(Row("MiniLM-L6 (BERT, 6 layers, 12 heads, D=384) vs transformers BertModel, output_attentions=True",
+                        T, f, t, r, diff, f"<= {MINILM_TARGET}"))
+    return rows

@@ -3,6 +3,9 @@
     rnn, lstm, gru, transformer   next-word language models (causal): logits[t] scores token t+1
     bilstm                        fills a blank from both sides: logits[t] scores the word at t
 
+``load("minilm")`` gives the pretrained BERT encoder of ``core/bert.py`` instead
+(word pieces, no logits); ``word_models()`` lists the word models only.
+
 Each shipped model lives in ``assets/models/<name>/``: ``model.safetensors``
 (weights; never pickle), ``config.json`` (a ``ModelConfig``), ``vocab.json``
 and ``metrics.json``. ``load(name)`` reads one; ``available()`` lists them.
@@ -20,7 +23,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from . import recurrent
+from . import bert, recurrent
 from .attention import TransformerBody
 from .text import DEFAULT_CAP, SPECIALS, UNK, Vocab, encode
 from .trace import Trace
@@ -210,18 +213,26 @@ def save(model: WordModel, out_dir: str | Path, metrics: dict | None = None) -> 
     return out
 
 
-def available(models_dir: str | Path | None = None) -> list[str]:
-    """Names of the models present in ``assets/models`` (shipped order first)."""
+def word_models(models_dir: str | Path | None = None) -> list[str]:
+    """Names of the word models present in ``assets/models`` (shipped order first): ``WordModel``s only."""
     root = Path(models_dir) if models_dir else MODELS_DIR
     found = {p.name for p in root.iterdir() if p.is_dir() and (p / "config.json").exists()} if root.is_dir() else set()
     return [n for n in SHIPPED if n in found] + sorted(found - set(SHIPPED))
 
 
-def load(name: str, models_dir: str | Path | None = None) -> WordModel:
-    """Load ``assets/models/<name>`` (safetensors only), in eval mode.
+def available(models_dir: str | Path | None = None) -> list[str]:
+    """Every model ``load`` can give: the word models, then ``"minilm"`` when its package is installed."""
+    return word_models(models_dir) + ([bert.NAME] if bert.installed() else [])
 
-    Raises ``CheckpointError`` naming the missing or broken file and the command that rebuilds it.
+
+def load(name: str, models_dir: str | Path | None = None) -> WordModel | bert.BertEncoder:
+    """Load ``assets/models/<name>`` (safetensors only), in eval mode; ``"minilm"`` comes from its package.
+
+    Raises ``CheckpointError`` naming the missing or broken file and the command that rebuilds it
+    (for ``"minilm"``: the package to install).
     """
+    if name == bert.NAME:
+        return bert.load()
     folder = (Path(models_dir) if models_dir else MODELS_DIR) / name
     arch = name if name in ARCHS else "<arch>"
     fix = f"rebuild it with: {rebuild_command(arch)}"

@@ -97,7 +97,8 @@ def top_words(name: str, text: str, k: int = 5) -> list[list[tuple[str, float]]]
 
 
 def available() -> list[str]:
-    return core.available(models_dir())
+    """The word models (the pretrained encoder has its own page)."""
+    return core.word_models(models_dir())
 
 
 # -- the frame: sentence and examples -----------------------------------------------------------
