@@ -224,8 +224,24 @@ class BertEncoder(nn.Module):
         unknown = [t for t, i in enumerate(p.ids) if i == unk]
         return Trace(values, tokens=p.tokens, unknown=unknown, truncated=p.truncated, meta=meta)
 
+    def normalize(self, text: str) -> str:
+        """The tokenizer's own normalization (lower case, accents stripped, controls dropped), as pieces spell it."""
+        return self.tokenizer.normalizer.normalize_str(text)
+
     def parameter_count(self) -> int:
         return sum(t.numel() for t in self.parameters())
+
+
+def words(trace: Trace) -> list[tuple[str, list[int]]]:
+    """The trace's words in order: (word as its pieces spell it, piece positions), from ``meta["word_ids"]``.
+
+    ``"favourite"`` split as ``favourite`` or ``favour ##ite`` is one word either way;
+    [CLS] and [SEP] belong to none."""
+    spans: dict[int, list[int]] = {}
+    for t, w in enumerate(trace.meta["word_ids"]):
+        if w is not None:
+            spans.setdefault(w, []).append(t)
+    return [("".join(trace.tokens[t].removeprefix("##") for t in ts), ts) for ts in spans.values()]
 
 
 # -- files ---------------------------------------------------------------------------------------
