@@ -108,9 +108,10 @@ class ScoreBreakdown:
     """How the weights of one query piece, in one head, come out of Q and K (float64).
 
     ``products[j, i] = q[i] * k[j, i]``; ``keys`` has one row per key piece:
-    ``position``, ``token``, ``dot`` (sum of the products), ``scaled`` (dot / sqrt(d)),
-    ``trace_score`` (the trace's own ``scores``), ``weight`` (softmax of ``scaled``
-    over the keys) and ``trace_weight``.
+    ``position``, ``token``, ``dot`` (sum of the products), ``scaled`` (dot / sqrt(d),
+    the trace's ``scores``), ``weight`` (softmax of ``scaled`` over the keys, recomputed
+    here) and ``trace_weight`` (the trace's own ``weights``, for comparison).
+    Reads only ``query``, ``key`` and ``weights`` of the trace.
     """
 
     layer: int
@@ -139,7 +140,6 @@ def score_breakdown(trace: Trace, layer: int, head: int, query: int) -> ScoreBre
         "token": trace.labels(),
         "dot": dot.numpy(),
         "scaled": scaled.numpy(),
-        "trace_score": trace[prefix + "scores"][head, query].detach().double().numpy(),
         "weight": torch.softmax(scaled, dim=-1).numpy(),
         "trace_weight": trace[prefix + "weights"][head, query].detach().double().numpy(),
     })

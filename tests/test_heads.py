@@ -82,7 +82,7 @@ def test_score_breakdown_rebuilds_the_traces_scores_and_weights(minilm):
         k = tr[f"layers.{layer}.attention.key"][head].double().numpy()
         assert np.allclose(b.products.numpy(), q[None, :] * k)  # an independent product
         assert np.allclose(b.keys["dot"], k @ q)
-        assert np.allclose(b.keys["scaled"], b.keys["trace_score"], atol=1e-5)
+        assert np.allclose(b.keys["scaled"], tr[f"layers.{layer}.attention.scores"][head, query].double(), atol=1e-5)
         assert np.allclose(b.keys["weight"], b.keys["trace_weight"], atol=1e-6)
         assert b.keys["weight"].sum() == pytest.approx(1.0)
         assert list(b.keys["token"]) == list(tr.tokens)
