@@ -17,7 +17,7 @@ st.title("A pretrained Transformer: MiniLM")
 st.markdown(
     "This page shows **all-MiniLM-L6-v2** (sentence-transformers; Apache-2.0), a BERT encoder pretrained on large "
     "English corpora and fine-tuned on about a billion sentence pairs: 6 layers × 12 heads, 384 numbers per piece, "
-    "22.7 million parameters. It reads the whole sentence in both directions (no causal mask) and splits words "
+    "22.6 million parameters. It reads the whole sentence in both directions (no causal mask) and splits words "
     "into **word pieces** from a 30,522-piece vocabulary (`##` marks a piece that continues a word), between "
     "`[CLS]` and `[SEP]`. Every value is computed by gatescope's own encoder (`core/bert.py`), checked against "
     "transformers' `BertModel`. The **Attention** page shows a different model: the small causal Transformer "
