@@ -77,7 +77,7 @@ def head_view(trace, layer: int, heads: list[int], window: tuple[int, int] | Non
         traces, height, hovermode="closest", legend=dict(orientation="h", y=1.0, yanchor="bottom", x=0, font_size=12),
         margin=dict(l=10, r=10, t=50, b=10),
         xaxis=dict(range=[-1.1, 2.1], visible=False, fixedrange=True),  # the lines take the middle third
-        yaxis=dict(range=[n - 0.5, -0.5], visible=False),
+        yaxis=dict(range=[n - 0.5, -0.5], visible=False, fixedrange=True),
     )
 
 
