@@ -163,7 +163,7 @@ def neuron_view(breakdown, tokens, window: tuple[int, int] | None = None) -> go.
         yaxis2=dict(yk, domain=[0, below], anchor="x2"),
         xaxis3=dict(domain=[0.64, 0.8], anchor="y3", zeroline=True),
         yaxis3=dict(yk, domain=[0, below], anchor="x3", matches="y2", showticklabels=False),
-        xaxis4=dict(domain=[0.83, 0.96], anchor="y4", range=[0, 1]),
+        xaxis4=dict(domain=[0.83, 0.96], anchor="y4", rangemode="tozero"),  # at 512 pieces weights are ~0.01
         yaxis4=dict(yk, domain=[0, below], anchor="x4", matches="y2", showticklabels=False),
     )
 
