@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
 
     t = sub.add_parser("trace", help="trace one sentence and print the values")
     t.add_argument("sentence")
-    t.add_argument("--model", help="a shipped model: rnn, lstm, gru, transformer, bilstm")
+    t.add_argument("--model", help="a shipped model: rnn, lstm, gru, transformer, bilstm; or minilm (pretrained)")
     t.add_argument("--random-init", metavar="ARCH", choices=["rnn", "lstm", "gru", "transformer", "bilstm"],
                    help="trace an UNTRAINED model of this architecture (random weights)")
     t.add_argument("--seed", type=int, default=0, help="seed for --random-init")
