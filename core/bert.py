@@ -61,9 +61,9 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -91,7 +91,7 @@ class BertConfig:
     layer_norm_eps: float = 1e-12
 
     @classmethod
-    def from_hf(cls, d: dict) -> "BertConfig":
+    def from_hf(cls, d: dict) -> BertConfig:
         """From a transformers ``config.json``; refuses what this encoder does not implement."""
         if d.get("hidden_act", "gelu") != "gelu" or d.get("position_embedding_type", "absolute") != "absolute":
             raise ValueError("only GELU (exact) and absolute positions are implemented")
@@ -280,9 +280,12 @@ def package_path() -> Path:
 
 
 def installed() -> bool:
+    """True when the package with the model's files can be imported."""
+    from .models import CheckpointError
+
     try:
         package_path()
-    except Exception:
+    except CheckpointError:
         return False
     return True
 
