@@ -115,7 +115,7 @@ class WordModel(nn.Module):
         gradients through it with respect to ``x``."""
         h = self.body(x) if self.config.arch == "transformer" else self.body(x)[0]  # (B, T, out)
         if positions is not None:
-            h = h[torch.arange(h.shape[0]), positions]  # (B, out)
+            h = h[torch.arange(h.shape[0], device=h.device), positions]  # (B, out)
         return self.head(self.dropout(h))
 
     # -- explaining one text -------------------------------------------------
@@ -145,7 +145,7 @@ class WordModel(nn.Module):
         if not ids:
             raise ValueError("the text has no words to trace: type at least one word")
         with torch.no_grad():
-            values = self.trace_embeddings(self.embedding(torch.tensor(ids)))
+            values = self.trace_embeddings(self.embedding(torch.tensor(ids, device=self.embedding.weight.device)))
         meta = {"model": self.name, "architecture": self.config.arch, "task": self.config.task, "ids": ids,
                 "total_tokens": total, "cap": cap, "causal": self.config.arch != "bilstm"}
         return Trace(values, tokens=tokens, unknown=unknown, truncated=truncated, meta=meta)

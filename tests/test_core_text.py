@@ -18,13 +18,7 @@ THUMBS = "\U0001f44d\U0001f3fd"  # thumbs up + medium skin tone
 HEART = "\u2764\ufe0f"  # heart + variation selector 16
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_intra_op_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP contention on a busy 2-core machine (restored after)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_intra_op_thread")  # tests/conftest.py
 
 
 def toks(text: str, **kw) -> list[str]:
