@@ -67,7 +67,7 @@ def _cmd_memory(args: argparse.Namespace) -> int:
 
     from . import memory, models
 
-    text = memory.insert_filler(args.sentence, args.filler, args.seed)
+    text = memory.with_filler(args.sentence, args.filler, args.seed).text
     frames = {}
     for name in args.models.split(","):
         try:
