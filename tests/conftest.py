@@ -6,6 +6,7 @@ factory with ``from conftest import tiny_model`` (pytest puts tests/ on sys.path
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Iterable
 
 import pytest
@@ -14,6 +15,7 @@ import torch
 from core.models import ModelConfig, WordModel
 from core.text import Vocab, tokenize
 
+ROOT = Path(__file__).resolve().parents[1]  # the repository
 LECTURE = [
     "Apple is my favorite fruit",
     "Apple is my favorite ___, and I work there",

@@ -7,6 +7,7 @@ import json
 import pickle
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -453,3 +454,43 @@ def test_trace_creates_its_tensors_on_the_inputs_device(name, module, use):
     CPU and the trace fails with "expected device" or "Cannot copy out of meta tensor"."""
     tr = use(module.to("meta"))
     assert {v.device.type for v in tr.values()} == {"meta"}
+
+
+# -- final states and the command line (issue 8, items 7 and 12) ---------------------------------
+def test_to_frame_of_final_states_has_layers_not_tokens():
+    """h_n is (L*D, H): its rows are layers and directions. With 4 tokens and 2 layers x 2 directions the
+    old frame called them 'apple', 'is', 'my', 'fruit'."""
+    tr = conftest.tiny_model("bilstm", texts=["apple is my favorite fruit"], vocab_size=12, seed=0).trace("apple is my fruit")
+    for name in ("h_n", "c_n"):
+        frame = tr.to_frame(name)
+        assert list(frame.columns) == ["layer", "direction", "unit", "value"]
+        H = tr[name].shape[1]
+        assert frame["layer"].tolist() == [0] * 2 * H + [1] * 2 * H
+        assert frame["direction"].tolist() == (["forward"] * H + ["backward"] * H) * 2
+        np.testing.assert_array_equal(frame["value"].to_numpy(), tr[name].double().reshape(-1).numpy())
+        # torch's layout: row 2l + 1 is layer l's backward direction, whose final state is at the first token
+        last = frame[(frame["layer"] == 1) & (frame["direction"] == "backward")]["value"].to_numpy()
+        np.testing.assert_array_equal(last, tr["layers.1.backward." + ("hidden" if name == "h_n" else "cell")][0].double().numpy())
+
+
+def test_cli_attention_csv_names_the_key_position(capsys):
+    from core.__main__ import main
+
+    assert main(["trace", "--random-init", "transformer", "apple is my fruit", "--names", "*.0.attention.weights",
+                 "--format", "csv"]) == 0
+    frame = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert "unit" not in frame.columns
+    assert sorted(set(frame["key_position"])) == [0, 1, 2, 3]
+    assert (frame.loc[frame["key_position"] > frame["position"], "value"] == 0).all()  # causal: no key after the query
+
+
+def test_cli_output_into_a_closed_pipe_is_quiet():
+    """`python -m core trace ... | head -n 1`: the reader leaves early; no BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    text = "the cat sat on the mat . " * 30  # a CSV far beyond the 64 KiB pipe buffer
+    cmd = f"'{sys.executable}' -m core trace --random-init lstm '{text}' --format csv | head -n 1"
+    proc = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=120, cwd=conftest.ROOT)
+    assert proc.stdout.startswith("position,token,unit,value")
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
