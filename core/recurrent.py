@@ -13,6 +13,11 @@ How a trace stays cheap (about the cost of one ``forward``):
      gates of all time steps come from two batched matrix products.
   3. The LSTM cell state is a linear recurrence, c_t = f_t * c_{t-1} + i_t * g_t,
      computed for all t with a parallel prefix scan in log2(T) tensor steps.
+In code: ``trace_values`` = ``fused_layer`` per layer, then ``rnn_cell_values``,
+``lstm_cell_values`` or ``gru_cell_values`` (each with its equations) per direction.
+Running layer l's gates on a second thread while layer l+1's fused kernel runs
+was tried and not kept: exact, but slower than this sequential order whenever
+the second core is busy (README, Benchmarks).
 
 Nothing is stored on the module: values are returned from the call, so one
 cached model can serve many threads at once. The trace runs as inference
