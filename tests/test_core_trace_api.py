@@ -489,8 +489,8 @@ def test_cli_output_into_a_closed_pipe_is_quiet():
     import subprocess
     import sys
 
-    text = "the cat sat on the mat . " * 30  # a CSV far beyond the 64 KiB pipe buffer
-    cmd = f"'{sys.executable}' -m core trace --random-init lstm '{text}' --format csv | head -n 1"
+    text = "the cat sat on the mat . " * 10  # 70 tokens x 64 units x 6 values: far beyond the 64 KiB pipe buffer
+    cmd = f"'{sys.executable}' -m core trace --random-init lstm '{text}' --names 'layers.*' --format csv | head -n 1"
     proc = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=120, cwd=conftest.ROOT)
     assert proc.stdout.startswith("position,token,unit,value")
     assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr
