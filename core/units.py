@@ -489,3 +489,109 @@ def search_bank(b: Bank, units, threshold: float, limit: int | None = 100) -> pd
         toks = b.tokens[si]
         rows.append((b.index[si], b.texts[si], toks, a, e, " ".join(toks[a:e]), float(score[i])))
     return pd.DataFrame(rows, columns=columns)
+
+
+# -- measured on the shipped models --------------------------------------------------
+def heldout_with(feature: str, split: str) -> tuple[str, ...]:
+    """The sentences of a held-out split in which ``feature`` (a ``features`` column) is non-zero somewhere,
+    in file order. ``"paren_depth"`` gives the sentences with a "(", ``"negation"`` those with a negation word."""
+    from . import corpus
+    from .text import tokenize
+
+    if feature not in FEATURES:
+        raise ValueError(f"feature must be one of {FEATURES}, got {feature!r}")
+    return tuple(s for s in corpus.sentences(split) if features(tokenize(s).tokens)[feature].to_numpy().any())
+
+
+def pooled(model, texts: Sequence[str], names: Sequence[str]) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
+    """Each text traced on its own (zero state), the values of ``names`` stacked over all tokens, (N, H) float64,
+    with the feature tracks of each text stacked the same way (``position`` is the position in its own text)."""
+    from .text import tokenize
+
+    values: dict[str, list[np.ndarray]] = {n: [] for n in names}
+    tracks = []
+    for text in texts:
+        tokens = tokenize(text).tokens
+        if not tokens:
+            continue
+        traced = _trace_ids(model, model.vocab.encode(tokens))
+        for n in names:
+            values[n].append(traced[n].detach().double().numpy())
+        tracks.append(features(tokens))
+    return {n: np.concatenate(v) for n, v in values.items()}, pd.concat(tracks, ignore_index=True)
+
+
+def measure(models: Sequence[str] = ("rnn", "lstm", "gru", "bilstm"), features_: Sequence[str] = ("paren_depth", "negation"),
+            splits: tuple[str, str] = ("valid", "test"), control_seed: int = 0) -> pd.DataFrame:
+    """For each shipped recurrent model, value and feature: the unit with the largest |r| on one held-out sample,
+    and what that unit does on a second, disjoint one.
+
+    Samples: for ``paren_depth``, the sentences with a "(" of ``splits[0]``
+    (sample A) and of ``splits[1]`` (sample B, without any sentence also in
+    A); for ``negation``, the sentences with a negation word, likewise, and
+    also the parenthesis sample. Each sentence is traced on its own from a
+    zero state and r is computed over all tokens of a sample pooled
+    (``correlate_arrays``; ``r_detrended`` removes the line in each token's
+    position in its sentence). ``untrained_best_abs_r_A`` is the largest |r|
+    on sample A of the same architecture with random weights (seed
+    ``control_seed``): what units do with no training at all.
+    """
+    from . import models as models_mod
+
+    samples = {}
+    for f in dict.fromkeys(("paren_depth", *features_)):
+        a = heldout_with(f, splits[0])
+        seen = set(a)
+        samples[f] = (a, tuple(s for s in heldout_with(f, splits[1]) if s not in seen))
+    rows = []
+    for name in models:
+        model = models_mod.load(name)
+        torch.manual_seed(control_seed)
+        control = models_mod.WordModel(model.config, model.vocab).eval()
+        names = [n for n in _trace_ids(model, [1]) if n.endswith((".hidden", ".cell"))]
+        cache: dict = {}
+
+        def get(m, key, texts):
+            if (key, id(m)) not in cache:
+                cache[(key, id(m))] = pooled(m, texts, names)
+            return cache[(key, id(m))]
+
+        for feature in features_:
+            for sample_feature in dict.fromkeys(("paren_depth", feature)):
+                a, b = samples[sample_feature]
+                (va, fa), (vb, fb), (vc, fc) = get(model, (sample_feature, "A"), a), get(model, (sample_feature, "B"), b), \
+                    get(control, (sample_feature, "A"), a)
+                for n in names:
+                    ca = correlate_arrays(va[n], fa[feature].to_numpy(float), fa["position"].to_numpy(float))
+                    cb = correlate_arrays(vb[n], fb[feature].to_numpy(float), fb["position"].to_numpy(float)).set_index("unit")
+                    cc = correlate_arrays(vc[n], fc[feature].to_numpy(float), fc["position"].to_numpy(float))
+                    best = ca.iloc[0]
+                    u = int(best["unit"])
+                    rows.append({
+                        "model": name, "value": n.removeprefix("layers."), "feature": feature,
+                        "sample": f"sentences with {'a (' if sample_feature == 'paren_depth' else 'a negation'}",
+                        "sentences A/B": f"{len(a)}/{len(b)}", "tokens A/B": f"{len(fa)}/{len(fb)}",
+                        "feature tokens A/B": f"{int((fa[feature] > 0).sum())}/{int((fb[feature] > 0).sum())}",
+                        "unit": u, "r_A": float(best["r"]), "r_B": float(cb.loc[u, "r"]),
+                        "best_abs_r_B": float(cb["r"].abs().max()),
+                        "r_detrended_A": float(best["r_detrended"]), "r_detrended_B": float(cb.loc[u, "r_detrended"]),
+                        "untrained_best_abs_r_A": float(cc["r"].abs().max()),
+                    })
+    return pd.DataFrame(rows)
+
+
+KEPT_SHARE = 0.8  # a unit "keeps" its r on sample B when r_B has the same sign and at least this share of |r_A|
+
+
+def measure_table(frame: pd.DataFrame) -> str:
+    """``measure``'s result as a Markdown table, with a ``kept`` column (see ``KEPT_SHARE``)."""
+    lines = ["| model | value | feature | sample | sentences A/B | feature tokens A/B | unit (best on A) | r on A | "
+             "r on B | kept | best abs r on B | r detrended A/B | untrained best abs r on A |",
+             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |"]
+    for d in frame.to_dict("records"):
+        kept = np.sign(d["r_A"]) == np.sign(d["r_B"]) and abs(d["r_B"]) >= KEPT_SHARE * abs(d["r_A"])
+        lines.append(f"| {d['model']} | {d['value']} | {d['feature']} | {d['sample']} | {d['sentences A/B']} | {d['feature tokens A/B']} | "
+                     f"{d['unit']} | {d['r_A']:+.2f} | {d['r_B']:+.2f} | {'yes' if kept else 'no'} | "
+                     f"{d['best_abs_r_B']:.2f} | {d['r_detrended_A']:+.2f} / {d['r_detrended_B']:+.2f} | "
+                     f"{d['untrained_best_abs_r_A']:.2f} |")
+    return "\n".join(lines)
