@@ -259,6 +259,44 @@ def rank(trace, name: str, by: str = "detrended", feature=None, cursor: int | No
     return pd.DataFrame({"unit": order, "score": score[order]})
 
 
+# -- reading a heatmap of unbounded values ------------------------------------------
+@dataclass(frozen=True)
+class ColourRange:
+    """A colour range centred on 0 for a signed heatmap, and what it leaves out."""
+
+    cmin: float
+    cmax: float
+    true_min: float  # the smallest value shown
+    true_max: float  # the largest value shown
+    clipped: float  # share of the values outside [cmin, cmax] (drawn in the end colours)
+
+
+def colour_range(values, low: float = 1.0, high: float = 99.0) -> ColourRange:
+    """A robust symmetric colour range: +-max(|p_low|, |p_high|) of the finite values (percentiles).
+
+    One unit of a cell state at +-30 would otherwise stretch the scale so that
+    every other row looks white; the true range is returned so that a page can
+    state it beside the colour bar. NaN and inf are ignored; no finite value
+    gives the range (-1, 1).
+    """
+    z = np.asarray(values, dtype=np.float64).ravel()
+    z = z[np.isfinite(z)]
+    if z.size == 0:
+        return ColourRange(-1.0, 1.0, float("nan"), float("nan"), 0.0)
+    p_lo, p_hi = np.percentile(z, [low, high])
+    m = max(abs(float(p_lo)), abs(float(p_hi)))
+    if m == 0.0:
+        m = float(np.abs(z).max()) or 1.0
+    return ColourRange(-m, m, float(z.min()), float(z.max()), float(np.mean(np.abs(z) > m)))
+
+
+def normalise_rows(values) -> np.ndarray:
+    """Each row divided by its own largest |value| (rows of zeros stay zero): every unit spans [-1, 1]."""
+    z = np.asarray(values, dtype=np.float64)
+    m = np.abs(z).max(axis=-1, keepdims=True) if z.size else np.ones(z.shape[:-1] + (1,))
+    return z / np.where(m > 0, m, 1.0)
+
+
 # -- LSTMVis selection and match ------------------------------------------------
 def _check_span(span, T: int) -> tuple[int, int]:
     try:

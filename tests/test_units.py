@@ -354,3 +354,25 @@ def test_heldout_sample_is_runs_of_consecutive_test_sentences():
     assert s[:50] == pool[first : first + 50]
     with pytest.raises(ValueError, match="multiple"):
         units.heldout_sample(n=2001)
+
+
+# -- heatmap reading ---------------------------------------------------------------------
+def test_colour_range_ignores_one_outlier_and_states_the_true_range():
+    z = np.concatenate([np.linspace(-1, 1, 999), [30.0]])
+    c = units.colour_range(z)
+    assert c.cmax == pytest.approx(-c.cmin)
+    assert 0.97 < c.cmax < 1.0  # the 99th percentile of |what is shown|, not the 30
+    assert (c.true_min, c.true_max) == (-1.0, 30.0)
+    assert c.clipped == pytest.approx(np.mean(np.abs(z) > c.cmax))
+    # the plain maximum would have been the wrong answer
+    assert np.abs(z).max() == 30.0
+    nothing = units.colour_range([np.nan, np.inf])
+    assert (nothing.cmin, nothing.cmax) == (-1.0, 1.0)
+    zeros = units.colour_range(np.zeros(5))
+    assert (zeros.cmin, zeros.cmax) == (-1.0, 1.0)
+
+
+def test_normalise_rows_puts_each_unit_on_its_own_scale():
+    z = np.array([[0.0, 2.0, -4.0], [0.0, 0.0, 0.0], [0.1, -0.05, 0.0]])
+    n = units.normalise_rows(z)
+    np.testing.assert_allclose(n, [[0, 0.5, -1], [0, 0, 0], [1, -0.5, 0]])
