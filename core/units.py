@@ -229,9 +229,10 @@ RANKINGS = {
 def rank(trace, name: str, by: str = "detrended", feature=None, cursor: int | None = None) -> pd.DataFrame:
     """Units of ``trace[name]`` (T, H) in the order of one stated criterion: columns ``unit``, ``score``, largest first.
 
-    * ``"detrended"``: the standard deviation over the tokens of what is left
-      of the unit after removing its least-squares line in position (a word
-      counter, which moves by the same step at every token, scores near 0);
+    * ``"detrended"``: ``"change"`` of what is left of the unit after removing
+      its least-squares line in position, i.e. mean |v_t - v_{t-1} - slope|: a
+      word counter, which moves by about the same step at every token, scores
+      near 0, and a unit that jumps where something happens keeps its score;
     * ``"change"``: mean |v_t - v_{t-1}| over steps (``Trace.unit_change``);
     * ``"feature"``: |r| with ``feature`` (a ``features`` column or a vector), as ``correlate``;
     * ``"cursor"``: |v| at token ``cursor``.
@@ -243,7 +244,8 @@ def rank(trace, name: str, by: str = "detrended", feature=None, cursor: int | No
     v = _values(trace, name)
     T, H = v.shape
     if by == "detrended":
-        score = _detrend(v, np.arange(T, dtype=np.float64)).std(axis=0)
+        resid = _detrend(v, np.arange(T, dtype=np.float64))
+        score = np.abs(resid if T < 2 else np.diff(resid, axis=0)).mean(axis=0)
     elif by == "change":
         score = np.abs(v if T < 2 else np.diff(v, axis=0)).mean(axis=0)
     elif by == "feature":

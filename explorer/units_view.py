@@ -79,7 +79,7 @@ def rank(tr, name: str, by: str, feature: str | None = None, cursor: int | None 
     """``tr[name]``'s units in the chosen order (``core.units.rank``), with what the order means."""
     scores = core_units.rank(tr, name, by, feature=feature, cursor=cursor)
     if by == "detrended":
-        label, criterion = "std after removing the position line", core_units.RANKINGS[by]
+        label, criterion = "mean |change| per step after removing the position line", core_units.RANKINGS[by]
     elif by == "change":
         label, criterion = "mean |change| per step", core_units.RANKINGS[by]
     elif by == "feature":
@@ -246,7 +246,6 @@ def match_section(tr, panels: Sequence[charts.Panel], prefix: str, window: tuple
     table = charts.match_frame(results)
     styled = (
         table.style.set_properties(subset=["match"], **{"background-color": "#ffe08a", "color": "#1a1a1a"})
-        .set_properties(subset=["before"], **{"text-align": "right"})
         .format({"score": "{:.3f}"})
     )
     st.dataframe(styled, hide_index=True, height=min(420, 38 + 35 * len(table)))
