@@ -315,10 +315,13 @@ def match(trace, name: str, span, threshold: float, tolerance: float = 0.0) -> p
 
     A unit is *on* at a token when its value is >= ``threshold``. The rule for
     a unit: on at every token of ``span`` (start, end), off at every other
-    token of the text. A unit's ``score`` is the share of the T tokens that
-    obey the rule; a unit is selected when the share that break it is at most
-    ``tolerance`` (0 = none may). When the span is the whole text, only the
-    first half of the rule applies.
+    token of the text. ``tolerance`` is the share of tokens allowed to break
+    it, counted on each side: a unit is selected when it is off at no more
+    than that share of the span's tokens *and* on at no more than that share
+    of the other tokens (counted over all tokens at once, a unit that is never
+    on would pass in a long text, breaking the rule only on a short span).
+    A unit's ``score`` is the mean of the two shares that follow the rule
+    (on inside, off outside); when the span is the whole text, only the first.
 
     Returns columns ``unit``, ``score``: the selected units, best score first
     (ties by unit index).
@@ -328,11 +331,13 @@ def match(trace, name: str, span, threshold: float, tolerance: float = 0.0) -> p
     v = _values(trace, name)
     T, H = v.shape
     start, end = _check_span(span, T)
-    want = np.zeros(T, dtype=bool)
-    want[start:end] = True
     on = v >= float(threshold)  # (T, H)
-    score = (on == want[:, None]).mean(axis=0)  # share of tokens obeying the rule, per unit
-    keep = np.flatnonzero(1.0 - score <= float(tolerance) + 1e-12)
+    inside = on[start:end].mean(axis=0)  # share of the span's tokens on, per unit
+    rest = np.concatenate([on[:start], on[end:]])
+    outside = 1.0 - rest.mean(axis=0) if rest.shape[0] else np.ones(H)  # share of the other tokens off
+    score = (inside + outside) / 2 if rest.shape[0] else inside
+    slack = float(tolerance) + 1e-12
+    keep = np.flatnonzero((1.0 - inside <= slack) & (1.0 - outside <= slack))
     keep = keep[np.lexsort((keep, -score[keep]))]
     return pd.DataFrame({"unit": keep.astype(np.int64), "score": score[keep]})
 

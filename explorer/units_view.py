@@ -157,6 +157,15 @@ def _threshold_control(tr, panel: charts.Panel, prefix: str) -> float:
     )
 
 
+def _around(span: tuple[int, int], T: int, window: tuple[int, int] | None) -> tuple[int, int]:
+    """The page's window when it shows the whole span, else a window of up to ``WINDOW`` tokens around the span."""
+    lo, hi = window or (0, T)
+    if lo <= span[0] and span[1] <= hi:
+        return lo, hi
+    lo = max(0, min(span[0] - WINDOW // 4, T - WINDOW))
+    return lo, min(T, max(span[1], lo + WINDOW))
+
+
 def match_section(tr, panels: Sequence[charts.Panel], prefix: str, window: tuple[int, int] | None = None,
                   model_name: str | None = None) -> None:
     """LSTMVis's select-and-match for one value of ``panels``, on the whole text, and in held-out text."""
@@ -165,8 +174,8 @@ def match_section(tr, panels: Sequence[charts.Panel], prefix: str, window: tuple
     st.caption(
         "As in LSTMVis (Strobelt et al.): pick a stretch of your text and a threshold; the units listed are "
         "on (at least the threshold) at every token of the stretch and off at every other token of the text, "
-        "but for the share of tokens the tolerance allows. Then find the same units on together in held-out "
-        "sentences the model never trained on."
+        "but for the share the tolerance allows (of the stretch's tokens, and of the others). Then find the same "
+        "units on together in held-out sentences the model never trained on."
     )
     titles = {p.title: p for p in panels}
     hidden = [i for i, p in enumerate(panels) if p.name.endswith(".hidden")]
@@ -188,7 +197,7 @@ def match_section(tr, panels: Sequence[charts.Panel], prefix: str, window: tuple
         threshold = _threshold_control(tr, panel, prefix)
     with c2:
         tolerance = common.slider(
-            "Tolerance: share of tokens allowed to break the rule", 0.0, 0.5, 0.1, step=0.05,
+            "Tolerance: share of tokens allowed to break the rule (inside, and outside)", 0.0, 0.5, 0.1, step=0.05,
             key=f"{prefix}_tolerance",
         )
     start, end = span
@@ -206,13 +215,15 @@ def match_section(tr, panels: Sequence[charts.Panel], prefix: str, window: tuple
         return
     units = [int(u) for u in found["unit"]]
     st.markdown(f"**{len(units)} unit{'s' if len(units) != 1 else ''}** of {panel.title} match "
-                "(score: share of your tokens that follow the rule).")
+                "(score: the mean of the share of the span's tokens where the unit is on and the share of the other "
+                "tokens where it is off).")
+    around = _around(span, T, window)
     left, right = st.columns([1, 3])
     with left:
         st.dataframe(found.head(200), hide_index=True, height=min(320, 38 + 35 * len(units)))
     with right:
-        fig = charts.state_heatmaps(tr, [panel], units[:20], window, tracks=tracks_frame(tr))
-        common.chart(fig, f"{prefix}_match", lambda: charts.state_frame(tr, [panel], units[:20], window),
+        fig = charts.state_heatmaps(tr, [panel], units[:20], around, tracks=tracks_frame(tr))
+        common.chart(fig, f"{prefix}_match", lambda: charts.state_frame(tr, [panel], units[:20], around),
                      f"{prefix}_matching_units")
 
     c1, c2 = st.columns([2, 1])
@@ -234,7 +245,8 @@ def match_section(tr, panels: Sequence[charts.Panel], prefix: str, window: tuple
         return
     chosen = units[:k]
     with st.spinner(f"Tracing {SEARCH_SAMPLE:,} held-out sentences once for {panel.title} (kept for later searches)…"):
-        results = core_units.search(model, panel.name, chosen, threshold, limit=50)
+        results = core_units.search(model, panel.name, chosen, threshold, core_units.heldout_sample(SEARCH_SAMPLE),
+                                    limit=50)
     if results.empty:
         st.info(f"Units {', '.join(map(str, chosen))} are never on together (at {threshold:g}) in the held-out "
                 "sentences.", icon="🔍")

@@ -182,9 +182,12 @@ def brute_match(values, span, threshold, tolerance):
     T, H = values.shape
     out = {}
     for u in range(H):
-        obey = sum((values[t, u] >= threshold) == (span[0] <= t < span[1]) for t in range(T))
-        if (T - obey) / T <= tolerance + 1e-12:
-            out[u] = obey / T
+        inside = [values[t, u] >= threshold for t in range(span[0], span[1])]
+        outside = [values[t, u] < threshold for t in range(T) if not span[0] <= t < span[1]]
+        share_in = sum(inside) / len(inside)
+        share_out = sum(outside) / len(outside) if outside else 1.0
+        if 1 - share_in <= tolerance + 1e-12 and 1 - share_out <= tolerance + 1e-12:
+            out[u] = (share_in + share_out) / 2 if outside else share_in
     return out
 
 
@@ -202,11 +205,23 @@ def test_match_on_a_hand_built_trace_with_tolerance():
     strict = units.match(tr, "layers.0.forward.hidden", (1, 3), 0.5)
     assert list(strict.columns) == ["unit", "score"]
     assert strict["unit"].tolist() == [0, 4] and strict["score"].tolist() == [1.0, 1.0]
-    loose = units.match(tr, "layers.0.forward.hidden", (1, 3), 0.5, tolerance=1 / 6)
-    assert loose["unit"].tolist() == [0, 4, 1, 2]  # one token of six may break the rule
-    assert loose["score"].tolist() == pytest.approx([1, 1, 5 / 6, 5 / 6])
+    # one of the four tokens outside may be on (u1); one of the two inside off (u2) needs a half
+    loose = units.match(tr, "layers.0.forward.hidden", (1, 3), 0.5, tolerance=0.25)
+    assert loose["unit"].tolist() == [0, 4, 1]
+    assert loose["score"].tolist() == pytest.approx([1, 1, (1 + 3 / 4) / 2])
+    looser = units.match(tr, "layers.0.forward.hidden", (1, 3), 0.5, tolerance=0.5)
+    assert looser["unit"].tolist() == [0, 4, 1, 2]
     whole = units.match(tr, "layers.0.forward.hidden", (0, 6), 0.5)
     assert whole["unit"].tolist() == [3]
+
+
+def test_a_unit_that_is_never_on_does_not_match_a_short_span_of_a_long_text():
+    v = np.zeros((400, 2))
+    v[10:14, 1] = 1.0  # unit 1 is on at the span, unit 0 never
+    got = units.match(planted(v), "layers.0.forward.hidden", (10, 15), 0.5, tolerance=0.1)
+    assert got["unit"].tolist() == []  # unit 1 is off at one of 5 span tokens (20% > 10%)
+    got = units.match(planted(v), "layers.0.forward.hidden", (10, 15), 0.5, tolerance=0.2)
+    assert got["unit"].tolist() == [1]
 
 
 def test_match_equals_its_definition_on_random_traces():
