@@ -12,6 +12,7 @@ Every number comes from ``core.units``; the corpus text and the user's text reac
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -32,7 +33,9 @@ FEATURE_LABELS = {
     "since_full_stop": "tokens since the last full stop",
 }
 TRACKS = [f for f in core_units.FEATURES if f != "position"]  # position is the token axis itself
-SEARCH_SAMPLE = 2000  # held-out sentences searched (core.units.heldout_sample)
+# held-out sentences searched (core.units.heldout_sample); GATESCOPE_SEARCH_SAMPLE (a multiple of 50) makes
+# tests and development faster
+SEARCH_SAMPLE = int(os.environ.get("GATESCOPE_SEARCH_SAMPLE", "2000"))
 WINDOW = 100  # longer texts open on this many tokens; the window slider reaches the rest
 
 
