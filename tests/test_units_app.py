@@ -174,3 +174,64 @@ def test_a_copied_link_reproduces_the_units_controls():
     assert heatmaps(first)[0]["y"] == heatmaps(second)[0]["y"]
     gates = plotly_specs(second)[0]["data"]
     assert not any(is_tracks(t) for t in gates), "tracks off, as the link says"
+
+
+# -- the chart functions, without streamlit ------------------------------------------------------------------
+def _trace_with_outlier():
+    import numpy as np
+    import torch
+
+    from core.trace import Trace
+
+    rng = np.random.default_rng(0)
+    T, H = 30, 4
+    cell = rng.normal(size=(T, H))
+    cell[5, 2] = 30.0  # one unit far out
+    tokens = ["<b>x</b>", "(", "a", ")"] + [f"w{i}" for i in range(T - 4)]
+    return Trace({"embedding": torch.zeros(T, 1), "layers.0.forward.cell": torch.tensor(cell)}, tokens=tokens)
+
+
+def test_state_heatmaps_draw_tracks_on_the_same_axis_and_a_robust_cell_range():
+    from explorer import charts
+
+    tr = _trace_with_outlier()
+    panel = charts.Panel("layers.0.forward.cell", "cell state c_t", "free", "c_t")
+    fig = charts.state_heatmaps(tr, [panel], [0, 1, 2, 3], tracks=units_view.tracks_frame(tr))
+    heat, tracks = fig.data
+    assert list(tracks.y) == units_view.TRACKS and tracks.xaxis == "x2"
+    assert fig.layout.xaxis2.matches == "x" and list(tracks.x) == list(heat.x)
+    assert fig.layout.xaxis2.showticklabels and not fig.layout.xaxis.showticklabels
+    bar = fig.layout.coloraxis1
+    assert bar.cmax < 5 and bar.cmin == -bar.cmax
+    assert "true" in bar.colorbar.title.text and "30" in bar.colorbar.title.text
+    assert "<b>x</b>" not in fig.to_json(), "token labels are escaped"
+    depth = dict(zip(tracks.y, tracks.customdata))["paren_depth"]
+    assert list(depth[:5]) == [0, 1, 1, 1, 0]
+
+
+def test_normalised_rows_keep_the_true_value_for_hover():
+    import numpy as np
+
+    from explorer import charts
+
+    tr = _trace_with_outlier()
+    panel = charts.Panel("layers.0.forward.cell", "cell state c_t", "free", "c_t")
+    fig = charts.state_heatmaps(tr, [panel], [2], normalise=True)
+    heat = fig.data[0]
+    assert np.abs(np.asarray(heat.z)).max() == pytest.approx(1.0)
+    assert np.asarray(heat.customdata).max() == pytest.approx(30.0)
+    assert fig.layout.coloraxis1.cmin == -1.0
+
+
+def test_match_frame_is_a_concordance():
+    import pandas as pd
+
+    from explorer import charts
+
+    toks = tuple(f"t{i}" for i in range(30))
+    found = pd.DataFrame([{"sentence": 7, "text": "", "tokens": toks, "start": 14, "end": 16, "span": "", "score": 0.9}])
+    row = charts.match_frame(found, context=3).iloc[0]
+    assert (row["before"], row["match"], row["after"]) == ("… t11 t12 t13", "t14 t15", "t16 t17 t18 …")
+    edge = found.assign(start=0, end=2)
+    row = charts.match_frame(edge, context=3).iloc[0]
+    assert row["before"] == "" and row["match"] == "t0 t1"
