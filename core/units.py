@@ -88,6 +88,11 @@ def features(tokens: Sequence[str]) -> pd.DataFrame:
       token (1 on the token right after it); before the first sentence end it
       counts from a virtual end just before the text, so it is position + 1.
     """
+    return pd.DataFrame(_feature_arrays(tokens), columns=list(FEATURES))
+
+
+def _feature_arrays(tokens: Sequence[str]) -> dict[str, np.ndarray]:
+    """``features`` as a dict of arrays (no DataFrame: the held-out filters call it on thousands of sentences)."""
     tokens = [str(t) for t in tokens]
     T = len(tokens)
     cols = {c: np.zeros(T, dtype=np.int64) for c in FEATURES}
@@ -130,7 +135,7 @@ def features(tokens: Sequence[str]) -> pd.DataFrame:
         if (terminal[t] and not (t + 1 < T and terminal[t + 1])) or t == T - 1:
             cols["sentence_end"][t] = 1
             last_end, start_pending = t, True
-    return pd.DataFrame(cols, columns=list(FEATURES))
+    return cols
 
 
 # -- correlation ---------------------------------------------------------------
@@ -503,7 +508,7 @@ def search_bank(b: Bank, units, threshold: float, limit: int | None = 100) -> pd
     if units.min() < 0 or units.max() >= H:
         raise ValueError(f"units must be in [0, {H}); got {units.tolist()}")
     columns = ["sentence", "text", "tokens", "start", "end", "span", "score"]
-    k = (b.values[units].astype(np.float32) >= np.float32(threshold)).sum(axis=0)  # (N,) selected units on at each token
+    k = (b.values[units].astype(np.float32) >= np.float32(threshold)).sum(axis=0)  # (N,) units on at each token
     all_on = k == units.size
     # runs of all_on that do not cross a sentence boundary
     boundary = np.zeros(N + 1, dtype=bool)
@@ -545,7 +550,7 @@ def heldout_with(feature: str, split: str) -> tuple[str, ...]:
 
     if feature not in FEATURES:
         raise ValueError(f"feature must be one of {FEATURES}, got {feature!r}")
-    return tuple(s for s in corpus.sentences(split) if features(tokenize(s).tokens)[feature].to_numpy().any())
+    return tuple(s for s in corpus.sentences(split) if _feature_arrays(tokenize(s).tokens)[feature].any())
 
 
 def pooled(model, texts: Sequence[str], names: Sequence[str]) -> tuple[dict[str, np.ndarray], pd.DataFrame]:
@@ -566,7 +571,8 @@ def pooled(model, texts: Sequence[str], names: Sequence[str]) -> tuple[dict[str,
     return {n: np.concatenate(v) for n, v in values.items()}, pd.concat(tracks, ignore_index=True)
 
 
-def measure(models: Sequence[str] = ("rnn", "lstm", "gru", "bilstm"), features_: Sequence[str] = ("paren_depth", "negation"),
+def measure(models: Sequence[str] = ("rnn", "lstm", "gru", "bilstm"),
+            features_: Sequence[str] = ("paren_depth", "negation"),
             splits: tuple[str, str] = ("valid", "test"), control_seed: int = 0) -> pd.DataFrame:
     """For each shipped recurrent model, value and feature: the unit with the largest |r| on one held-out sample,
     and what that unit does on a second, disjoint one.
@@ -594,22 +600,17 @@ def measure(models: Sequence[str] = ("rnn", "lstm", "gru", "bilstm"), features_:
         torch.manual_seed(control_seed)
         control = models_mod.WordModel(model.config, model.vocab).eval()
         names = [n for n in _trace_ids(model, [1]) if n.endswith((".hidden", ".cell"))]
-        cache: dict = {}
-
-        def get(m, key, texts):
-            if (key, id(m)) not in cache:
-                cache[(key, id(m))] = pooled(m, texts, names)
-            return cache[(key, id(m))]
-
+        trained = {(f, side): pooled(model, samples[f][i], names) for f in samples for i, side in enumerate("AB")}
+        untrained = {f: pooled(control, samples[f][0], names) for f in samples}
         for feature in features_:
             for sample_feature in dict.fromkeys(("paren_depth", feature)):
                 a, b = samples[sample_feature]
-                (va, fa), (vb, fb), (vc, fc) = get(model, (sample_feature, "A"), a), get(model, (sample_feature, "B"), b), \
-                    get(control, (sample_feature, "A"), a)
+                (va, fa), (vb, fb) = trained[(sample_feature, "A")], trained[(sample_feature, "B")]
+                vc, fc = untrained[sample_feature]
                 for n in names:
-                    ca = correlate_arrays(va[n], fa[feature].to_numpy(float), fa["position"].to_numpy(float))
-                    cb = correlate_arrays(vb[n], fb[feature].to_numpy(float), fb["position"].to_numpy(float)).set_index("unit")
-                    cc = correlate_arrays(vc[n], fc[feature].to_numpy(float), fc["position"].to_numpy(float))
+                    ca, cb, cc = (correlate_arrays(v[n], f[feature].to_numpy(float), f["position"].to_numpy(float))
+                                  for v, f in ((va, fa), (vb, fb), (vc, fc)))
+                    cb = cb.set_index("unit")
                     best = ca.iloc[0]
                     u = int(best["unit"])
                     rows.append({
@@ -630,13 +631,14 @@ KEPT_SHARE = 0.8  # a unit "keeps" its r on sample B when r_B has the same sign 
 
 def measure_table(frame: pd.DataFrame) -> str:
     """``measure``'s result as a Markdown table, with a ``kept`` column (see ``KEPT_SHARE``)."""
-    lines = ["| model | value | feature | sample | sentences A/B | feature tokens A/B | unit (best on A) | r on A | "
-             "r on B | kept | best abs r on B | r detrended A/B | untrained best abs r on A |",
+    lines = [("| model | value | feature | sample | sentences A/B | feature tokens A/B | unit (best on A) | r on A | "
+              "r on B | kept | best abs r on B | r detrended A/B | untrained best abs r on A |"),
              "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: | ---: |"]
     for d in frame.to_dict("records"):
         kept = np.sign(d["r_A"]) == np.sign(d["r_B"]) and abs(d["r_B"]) >= KEPT_SHARE * abs(d["r_A"])
-        lines.append(f"| {d['model']} | {d['value']} | {d['feature']} | {d['sample']} | {d['sentences A/B']} | {d['feature tokens A/B']} | "
-                     f"{d['unit']} | {d['r_A']:+.2f} | {d['r_B']:+.2f} | {'yes' if kept else 'no'} | "
+        lines.append(f"| {d['model']} | {d['value']} | {d['feature']} | {d['sample']} | {d['sentences A/B']} | "
+                     f"{d['feature tokens A/B']} | {d['unit']} | {d['r_A']:+.2f} | {d['r_B']:+.2f} | "
+                     f"{'yes' if kept else 'no'} | "
                      f"{d['best_abs_r_B']:.2f} | {d['r_detrended_A']:+.2f} / {d['r_detrended_B']:+.2f} | "
                      f"{d['untrained_best_abs_r_A']:.2f} |")
     return "\n".join(lines)

@@ -6,7 +6,6 @@ import pandas as pd
 import pytest
 import torch
 
-import core
 from core import units
 from core.models import ModelConfig, WordModel
 from core.text import Vocab, tokenize
@@ -105,7 +104,7 @@ def test_correlate_equals_numpy_corrcoef_on_random_data():
 
     # detrended: numpy's corrcoef of the residuals after np.polyfit lines in position
     pos = np.arange(T)
-    resid = lambda y: y - np.polyval(np.polyfit(pos, y, 1), pos)  # noqa: E731
+    resid = lambda y: y - np.polyval(np.polyfit(pos, y, 1), pos)
     want_d = np.array([np.corrcoef(resid(values[:, u]), resid(feature))[0, 1] for u in range(H)])
     np.testing.assert_allclose(got["r_detrended"].to_numpy(), want_d, rtol=0, atol=1e-10)
 
@@ -391,3 +390,20 @@ def test_normalise_rows_puts_each_unit_on_its_own_scale():
     z = np.array([[0.0, 2.0, -4.0], [0.0, 0.0, 0.0], [0.1, -0.05, 0.0]])
     n = units.normalise_rows(z)
     np.testing.assert_allclose(n, [[0, 0.5, -1], [0, 0, 0], [1, -0.5, 0]])
+
+
+def test_measure_table_says_kept_only_for_the_same_sign_and_most_of_the_r():
+    row = {"model": "m", "value": "0.forward.cell", "feature": "paren_depth", "sample": "s", "sentences A/B": "1/1",
+           "tokens A/B": "1/1", "feature tokens A/B": "1/1", "unit": 3, "best_abs_r_B": 0.5, "r_detrended_A": 0.5,
+           "r_detrended_B": 0.5, "untrained_best_abs_r_A": 0.3}
+    frame = pd.DataFrame([dict(row, r_A=0.5, r_B=0.41), dict(row, r_A=0.5, r_B=0.39), dict(row, r_A=0.5, r_B=-0.5)])
+    lines = units.measure_table(frame).splitlines()[2:]
+    assert [line.split(" | ")[9] for line in lines] == ["yes", "no", "no"]
+
+
+def test_heldout_with_picks_the_sentences_that_have_the_feature():
+    with_parens = units.heldout_with("paren_depth", "valid")
+    assert len(with_parens) >= 200 and all("(" in s for s in with_parens)
+    negated = units.heldout_with("negation", "test")
+    assert len(negated) >= 200
+    assert all(units.features(tokenize(s).tokens)["negation"].any() for s in negated[:50])
