@@ -407,3 +407,16 @@ def test_heldout_with_picks_the_sentences_that_have_the_feature():
     negated = units.heldout_with("negation", "test")
     assert len(negated) >= 200
     assert all(units.features(tokenize(s).tokens)["negation"].any() for s in negated[:50])
+
+
+def test_a_bank_is_built_with_one_intra_op_thread_and_the_setting_comes_back(monkeypatch):
+    monkeypatch.setattr(units, "_banks", units.OrderedDict())
+    seen = []
+    real = units.build_bank
+    monkeypatch.setattr(units, "build_bank", lambda *a, **k: (seen.append(torch.get_num_threads()), real(*a, **k))[1])
+    before = torch.get_num_threads()
+    units.bank(planted_model(), "layers.0.forward.hidden", CORPUS)
+    assert seen == [1] and torch.get_num_threads() == before
+    with pytest.raises(KeyError):  # a failed build restores it too
+        units.bank(planted_model(), "layers.0.forward.cell", CORPUS)
+    assert torch.get_num_threads() == before
