@@ -93,6 +93,14 @@ def _cmd_memory(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_units(args: argparse.Namespace) -> int:
+    from . import units
+
+    frame = units.measure(args.models.split(","))
+    print(frame.to_csv(index=False) if args.csv else units.measure_table(frame))
+    return 0
+
+
 def _cmd_metrics(args: argparse.Namespace) -> int:
     from .report import metrics_table
 
@@ -125,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("bench", help="trace cost over torch.nn, and page times, as ratios in one process")
     b.add_argument("--json", action="store_true", help="print JSON instead of a table")
     b.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
-    b.add_argument("--only", choices=["trace", "pages"], help="run one part")
+    b.add_argument("--only", choices=["trace", "units", "pages"], help="run one part")
     b.set_defaults(func=_cmd_bench)
 
     mem = sub.add_parser("memory", help="gradient by distance on a long sentence, per model (the README's ratio)")
@@ -136,6 +144,12 @@ def main(argv: list[str] | None = None) -> int:
     mem.add_argument("--models", default="rnn,lstm,gru,transformer")
     mem.add_argument("--seed", type=int, default=0)
     mem.set_defaults(func=_cmd_memory)
+
+    u = sub.add_parser("units", help="best unit for parenthesis depth and negation per model, on two disjoint "
+                                     "held-out samples (the README's table)")
+    u.add_argument("--models", default="rnn,lstm,gru,bilstm")
+    u.add_argument("--csv", action="store_true", help="every column as CSV instead of the Markdown table")
+    u.set_defaults(func=_cmd_units)
 
     m = sub.add_parser("metrics", help="the README table of the shipped models, from their metrics.json")
     m.set_defaults(func=_cmd_metrics)

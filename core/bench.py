@@ -29,6 +29,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -177,6 +178,48 @@ def bench_pages(quick: bool = False) -> dict:
     return json.loads(proc.stdout)
 
 
+def bench_units(quick: bool = False) -> list[dict]:
+    """core.units against issue 11's targets, in seconds: ranking units by each feature (features + correlate)
+    at 512 tokens, within 0.3 s; a pattern search over the cached held-out sample, within 1 s. The one-off
+    build of the cache (tracing the sample) is reported beside it, with no target."""
+    import random
+
+    from . import corpus, models, units
+
+    model = models.load("lstm")
+    name = "layers.0.forward.cell"
+    text = " ".join(corpus.filler_tokens("test", 512, random.Random(0)))
+    tr = model.trace(text)
+    reps = 3 if quick else 10
+    rows = []
+
+    def timed(fn) -> float:
+        fn()
+        times = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times)
+
+    for feature in units.FEATURES:
+        s = timed(lambda: units.rank(tr, name, "feature", feature=feature))
+        rows.append({"case": f"rank by {feature} (features + correlate), lstm cell", "T": len(tr.tokens),
+                     "seconds": s, "target_s": 0.3})
+    t0 = time.perf_counter()
+    b = units.bank(model, name)
+    build = time.perf_counter() - t0
+    rows.append({"case": f"build the search cache once: {len(b.texts)} held-out sentences", "T": b.values.shape[1],
+                 "seconds": build, "target_s": None})
+    rng = np.random.default_rng(0)
+    for k in (1, 3, 10):
+        picks = [rng.choice(b.values.shape[0], size=k, replace=False) for _ in range(reps)]
+        s = timed(lambda: [units.search(model, name, p, 0.3) for p in picks]) / reps
+        rows.append({"case": f"search {k} units over the cached sample", "T": b.values.shape[1], "seconds": s,
+                     "target_s": 1.0})
+    return rows
+
+
 def _table(rows: list[Row]) -> str:
     lines = [
         "| case | T | torch.nn forward (ms) | trace (ms) | trace / forward | target | max abs diff | largest in |",
@@ -198,6 +241,16 @@ def main(args) -> int:
                   "max abs diff: recurrent traces (float32) against a float64 step-by-step loop over every gate, "
                   "cell state, hidden state and h_n/c_n; attention against torch's output and weights\n")
             print(_table(rows), "\n", flush=True)
+    if args.only in (None, "units"):
+        urows = bench_units(args.quick)
+        out["units"] = urows
+        if not args.json:
+            print("core.units (seconds, median; python -m core bench --only units)\n")
+            print("| case | tokens | seconds | target (s) | met |\n| --- | ---: | ---: | ---: | --- |")
+            for r in urows:
+                met = "" if r["target_s"] is None else ("yes" if r["seconds"] <= r["target_s"] else "NO")
+                print(f"| {r['case']} | {r['T']} | {r['seconds']:.3f} | {r['target_s'] or ''} | {met} |")
+            print(flush=True)
     if args.only in (None, "pages"):
         pages = bench_pages(args.quick)
         out["pages"] = pages

@@ -2,7 +2,9 @@
 
 Each page gives its panels (which trace values, in the lecture's order), the
 value that ranks the units, and a function that draws the cell at the cursor
-with its equations.
+with its equations. The ranking, the feature tracks and LSTMVis's
+select-and-match come from ``explorer.units_view`` (also used by the RNN and
+Bidirectional pages).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Callable, Sequence
 
 import streamlit as st
 
-from explorer import charts, common
+from explorer import charts, common, units_view
 
 
 def controls(tokens: list[str], H: int, prefix: str) -> tuple[int | None, tuple[int, int], int]:
@@ -21,7 +23,7 @@ def controls(tokens: list[str], H: int, prefix: str) -> tuple[int | None, tuple[
     with c1:
         n_units = common.units_picker(H, key=f"{prefix}_units")
     with c2:
-        window = common.window_picker(T, key=f"{prefix}_window")
+        window = common.window_picker(T, key=f"{prefix}_window", above=units_view.WINDOW, span=units_view.WINDOW)
     cursor = common.cursor_picker(tokens, key=f"{prefix}_cursor")
     return n_units, window, cursor
 
@@ -34,19 +36,26 @@ def view(
     prefix: str,
     cell: Callable[[int, int, list[int]], None],
 ) -> None:
-    """Heatmaps, the cell at the cursor, chosen units over time, units ranked by change."""
+    """Heatmaps, the cell at the cursor, chosen units over time, units in the chosen ranking, select-and-match."""
     tokens = tr.labels()
-    ranked_by = tr.unit_change(rank_name).numpy()  # (H,)
-    H = ranked_by.shape[0]
+    H = tr[rank_name].shape[1]
     n_units, window, cursor = controls(tokens, H, prefix)
-    units = charts.top_units(ranked_by, n_units)
+    c1, c2 = st.columns([1, 1])
+    with c1:
+        ranked = units_view.ranking(tr, rank_name, prefix, cursor)
+    with c2:
+        show_tracks, normalise = units_view.display(prefix)
+    units = ranked.top(n_units)
 
     st.subheader(f"Gates and states: {len(units)} of {H} units by token")
     st.caption(
-        f"Rows are the units whose {rank_label} changes most, in the same order in every panel; "
-        "the outlined column is the step cursor. Gates run from 0 (closed) to 1 (open)."
+        f"Rows are the units of the {rank_label} ranked by “{ranked.criterion}”, in the same order in every panel; "
+        "the outlined column is the step cursor. Gates run from 0 (closed) to 1 (open); a value with no bound (the "
+        "LSTM's cell state) is coloured over the 1st to 99th percentile of what is shown, its true range stated "
+        "beside its colour bar."
     )
-    fig = charts.state_heatmaps(tr, panels, units, window, cursor)
+    tracks = units_view.tracks_frame(tr) if show_tracks else None
+    fig = charts.state_heatmaps(tr, panels, units, window, cursor, tracks=tracks, normalise=normalise)
     common.chart(fig, f"{prefix}_gates", lambda: charts.state_frame(tr, panels, units, window), f"{prefix}_gates")
 
     st.subheader("The cell at the cursor")
@@ -56,7 +65,7 @@ def view(
         units,
         key=f"{prefix}_unit",
         format_func=lambda u: f"unit {u}",
-        help="Units listed by how much they change, the most first.",
+        help="Units listed in the chosen ranking, the first first.",
     )
     cell(cursor, unit, units)
 
@@ -85,6 +94,9 @@ def view(
         fig, f"{prefix}_lines", lambda: charts.lines_frame(tr, p.name, chosen, window), f"{prefix}_units_over_time"
     )
 
-    st.subheader("Units ranked by how much they change")
-    fig = charts.unit_change_bars(ranked_by, units, rank_label)
-    common.chart(fig, f"{prefix}_rank", lambda: charts.unit_change_frame(ranked_by, units), f"{prefix}_unit_ranking")
+    st.subheader(f"Units ranked: {ranked.criterion}")
+    fig = charts.unit_rank_bars(ranked.scores, units, ranked.criterion, ranked.score_label)
+    common.chart(fig, f"{prefix}_rank", lambda: charts.unit_rank_frame(ranked.scores, units, ranked.score_label),
+                 f"{prefix}_unit_ranking")
+
+    units_view.match_section(tr, panels, prefix, window)

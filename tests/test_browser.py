@@ -229,7 +229,10 @@ def check_payload_literal(visit: Visit, path: str) -> None:
         texts = page.locator("[data-testid='stText']").evaluate_all("els => els.map(e => e.textContent)")
         assert any(all(h in t for h in halves) for t in texts), f"memory: the payload's tokens shown literally: {texts}"
     elif PAGES[path]:
-        ticks = page.locator(".js-plotly-plot .xtick text").evaluate_all("els => els.map(e => e.textContent)")
+        # every x axis: "xtick", "x2tick" ... (under feature tracks the token labels are on a later axis)
+        ticks = page.locator(".js-plotly-plot [class^='x'][class$='tick'] text").evaluate_all(
+            "els => els.map(e => e.textContent)"
+        )
         shown = {t.rstrip("?") for t in ticks}  # an unknown word's label ends in "?"
         assert {"<", ">"} <= shown, f"{path}: the payload's tokens are literal tick labels"
 

@@ -6,6 +6,7 @@ One module per kind of chart; every public name is also here, so pages write
     base.py       escaping (``esc``), ``short``, the token axis, colour scales, titles, colour bars,
                   ``values`` (a trace value as a read-only float32 array), ``stacked_frame``, ``figure_html``
     states.py     states and gates as unit-by-token heatmaps, units as lines, units ranked by change, vectors
+    units.py      units ranked by a stated criterion; held-out matches of chosen units as a concordance
     words.py      the words a model predicts, and the blank filled in several sentences
     attention.py  every head, one head, one query's weights, weights times values
     diagrams.py   the LSTM and GRU cells with one step's numbers
@@ -91,6 +92,7 @@ from .states import (
     vector_frame,
     vector_heatmap,
 )
+from .units import match_frame, unit_rank_bars, unit_rank_frame
 from .words import blank_fill_bars, blank_fill_frame, top_words_bars, top_words_frame
 
 __all__ = [
@@ -102,5 +104,5 @@ __all__ = [
     "power_chart", "probability_filler_chart", "query_weight_bars", "recall_chart", "recall_frame", "short",
     "stacked_frame", "state_frame", "state_heatmaps", "token_axis", "top_units", "top_words_bars",
     "top_words_frame", "unit_change_bars", "unit_change_frame", "unit_lines", "value_mix", "value_mix_frame",
-    "values", "vector_frame", "vector_heatmap",
+    "values", "vector_frame", "vector_heatmap", "match_frame", "unit_rank_bars", "unit_rank_frame",
 ]

@@ -10,7 +10,23 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from .base import _ax, _colorbar, _colour_scale, _f32, _figure, _title, _window, esc, short, token_axis, values
+from core import units as core_units
+
+from .base import (
+    GATE_SCALE,
+    SIGNED_SCALE,
+    _ax,
+    _colorbar,
+    _colour_scale,
+    _f32,
+    _figure,
+    _title,
+    _window,
+    esc,
+    short,
+    token_axis,
+    values,
+)
 
 # -- which units to show --------------------------------------------------------------------
 def top_units(change: np.ndarray, n: int | None) -> list[int]:
@@ -62,11 +78,21 @@ def state_heatmaps(
     window: tuple[int, int] | None = None,
     cursor: int | None = None,
     unit_names: Sequence[str] | None = None,
+    tracks: pd.DataFrame | None = None,
+    normalise: bool = False,
 ) -> go.Figure:
     """Unit-by-token heatmaps, one row per panel, sharing the token axis (zoom one, zoom all).
 
     ``units`` are the rows (the same units in every panel, so a row reads across gates);
     ``window`` = (first, last+1) positions shown; ``cursor`` outlines the step being inspected.
+
+    Colours: gates 0..1 and tanh values -1..1 as they are; an unbounded ("free")
+    value gets a robust range (``core.units.colour_range``: +-the 1st-99th
+    percentile of what is shown), the true range stated in its colour bar.
+    ``normalise`` divides each row by its own largest |value| (``core.units.normalise_rows``),
+    so every unit uses the whole scale; hover always gives the true value.
+    ``tracks``: feature tracks (``core.units.features`` of the whole text, one row per
+    token) drawn as thin grey rows under the heatmaps, on the same token axis.
     """
     lo, hi = _window(trace, window)
     axis = token_axis(trace.labels()[lo:hi], lo, trace.unknown)
@@ -77,12 +103,22 @@ def state_heatmaps(
     label = 20 + 6 * max((len(short(t)) for t in trace.labels()[lo:hi]), default=1)  # room for slanted tick labels
     labels_on_top = len(panels) > 1  # tall stacks repeat the token labels above the first panel
     gap, top, bottom = 44, (label + 28 if labels_on_top else 30), label  # pixels
-    height = top + bottom + len(panels) * row + (len(panels) - 1) * gap
+    shown_tracks = list(tracks.columns) if tracks is not None and len(tracks.columns) else []
+    track_height = TRACK_ROW * len(shown_tracks)
+    height = top + bottom + len(panels) * row + (len(panels) - 1) * gap + (gap + track_height if shown_tracks else 0)
+    last = len(panels) + (1 if shown_tracks else 0)  # the subplot that carries the bottom token labels
     traces, layout, notes, shapes = [], {}, [], []
     for r, p in enumerate(panels, start=1):
         y1 = 1 - (top + (r - 1) * (row + gap)) / height  # paper coordinates of this panel
         y0 = y1 - row / height
-        z = _f32(values(trace, p.name)[lo:hi][:, units].T)  # (U, W)
+        raw = values(trace, p.name)[lo:hi][:, units].T  # (U, W)
+        z = _f32(core_units.normalise_rows(raw) if normalise else raw)
+        hover = f"<b>{esc(p.title)}</b><br>token %{{x}}<br>%{{y}}<br>value %{{z:.6g}}<extra></extra>"
+        extra = {}
+        if normalise:
+            extra = dict(customdata=_f32(raw))
+            hover = (f"<b>{esc(p.title)}</b><br>token %{{x}}<br>%{{y}}<br>value %{{customdata:.6g}}"
+                     "<br>÷ the row's largest |value|: %{z:.3f}<extra></extra>")
         traces.append(
             dict(
                 type="heatmap",
@@ -92,16 +128,16 @@ def state_heatmaps(
                 coloraxis=f"coloraxis{r}",
                 xaxis=f"x{_ax(r)}",
                 yaxis=f"y{_ax(r)}",
-                hovertemplate=f"<b>{esc(p.title)}</b><br>token %{{x}}<br>%{{y}}<br>value %{{z:.6g}}<extra></extra>",
+                hovertemplate=hover,
+                **extra,
             )
         )
-        layout[f"coloraxis{r}"] = dict(
-            **_colour_scale(p.scale, z), colorbar=_colorbar(esc(p.colorbar or p.title), (y0 + y1) / 2, row / height)
-        )
+        scale, bar_title = _panel_colours(p, raw, normalise)
+        layout[f"coloraxis{r}"] = dict(**scale, colorbar=_colorbar(bar_title, (y0 + y1) / 2, row / height))
         layout[f"xaxis{_ax(r)}"] = axis.layout(
             anchor=f"y{_ax(r)}",
             domain=[0, 1],
-            showticklabels=r == len(panels) or (r == 1 and labels_on_top),
+            showticklabels=r == last or (r == 1 and labels_on_top),
             side="top" if r == 1 and labels_on_top else "bottom",
             **({} if r == 1 else dict(matches="x")),
         )
@@ -128,7 +164,55 @@ def state_heatmaps(
                     fillcolor="rgba(0,0,0,0)",
                 )
             )
+    if shown_tracks:
+        r = last
+        y1 = 1 - (top + len(panels) * (row + gap)) / height
+        y0 = y1 - track_height / height
+        window_tracks = tracks.iloc[lo:hi]
+        raw = window_tracks.to_numpy(np.float64).T  # (F, W)
+        traces.append(
+            dict(
+                type="heatmap",
+                z=_f32(core_units.normalise_rows(raw)),
+                customdata=_f32(raw),
+                x=axis.categories,
+                y=shown_tracks,
+                zmin=0.0,
+                zmax=1.0,
+                colorscale="Greys",
+                showscale=False,
+                xgap=0,
+                ygap=1,
+                xaxis=f"x{_ax(r)}",
+                yaxis=f"y{_ax(r)}",
+                hovertemplate="<b>%{y}</b><br>token %{x}<br>value %{customdata:.6g}<extra></extra>",
+            )
+        )
+        layout[f"xaxis{_ax(r)}"] = axis.layout(anchor=f"y{_ax(r)}", domain=[0, 1], showticklabels=True, matches="x")
+        layout[f"yaxis{_ax(r)}"] = dict(type="category", autorange="reversed", domain=[y0, y1], anchor=f"x{_ax(r)}",
+                                        tickfont=dict(size=11))
+        notes.append(_title("<b>feature tracks</b> (from the tokens; darker = larger, each row on its own scale)",
+                            y=y1 + 6 / height, size=13))
     return _figure(traces, height, annotations=notes, shapes=shapes, margin=dict(l=10, r=10, t=10, b=10), **layout)
+
+
+TRACK_ROW = 15  # pixels per feature track
+
+
+def _panel_colours(p: Panel, raw: np.ndarray, normalise: bool) -> tuple[dict, str]:
+    """Colour scale and colour-bar title of one panel (see ``state_heatmaps``)."""
+    title = esc(p.colorbar or p.title)
+    if normalise:
+        gate = p.scale == "gate"
+        scale = dict(colorscale=GATE_SCALE if gate else SIGNED_SCALE, cmin=0.0 if gate else -1.0, cmax=1.0)
+        return scale, f"{title}<br>÷ row max |value|"
+    if p.scale != "free":
+        return _colour_scale(p.scale, raw), title
+    c = core_units.colour_range(raw)
+    if not np.isfinite(c.true_min):
+        return dict(colorscale=SIGNED_SCALE, cmin=c.cmin, cmax=c.cmax), title
+    return (dict(colorscale=SIGNED_SCALE, cmin=c.cmin, cmax=c.cmax),
+            f"{title}<br>colours ±{c.cmax:.3g} (1st-99th pct)<br>true {c.true_min:.3g} to {c.true_max:.3g}")
 
 
 def state_frame(

@@ -152,13 +152,13 @@ def cursor_picker(tokens: Sequence[str], key: str) -> int:
 
 
 def units_picker(H: int, key: str) -> int | None:
-    """How many units the heatmaps show (the ones that change most); None means all."""
+    """How many units the heatmaps show (the first of the page's ranking); None means all."""
     n = url.selectbox(
-        "Units shown (the ones that change most)",
+        "Units shown (the first in the ranking)",
         UNIT_CHOICES,
         index=2,
         key=key,
-        help="Units are ranked by their mean absolute change from one step to the next.",
+        help="Units are ranked by the criterion chosen in \"Rank units by\".",
     )
     return None if n == "all" or n >= H else int(n)
 

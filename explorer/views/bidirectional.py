@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import charts, common
+from explorer import charts, common, units_view
 
 st.title("Bidirectional LSTM: reading both ways")
 st.markdown(
@@ -61,16 +61,24 @@ if tr is not None:
     with c1:
         n_units = common.units_picker(2 * H, key="bi_units")
     with c2:
-        window = common.window_picker(T, key="bi_window")
+        window = common.window_picker(T, key="bi_window", above=units_view.WINDOW, span=units_view.WINDOW)
+    c1, c2 = st.columns([1, 1])
+    with c1:
+        by, feature = units_view.choose_ranking("bi")
+    with c2:
+        show_tracks, normalise = units_view.display("bi")
+    tracks = units_view.tracks_frame(tr) if show_tracks else None
 
     st.subheader("Forward and backward states, separately")
     for direction, arrow in (("forward", "→ reads left to right"), ("backward", "← reads right to left")):
         name = f"layers.0.{direction}.hidden"
-        units = charts.top_units(tr.unit_change(name).numpy(), n_units)
+        ranked = units_view.rank(tr, name, by, feature)
+        units = ranked.top(n_units)
         panels = [
             charts.Panel(name, f"{direction} hidden state ({arrow}): {len(units)} of {H} units", "tanh", "h (-1..1)")
         ]
-        fig = charts.state_heatmaps(tr, panels, units, window)
+        st.caption(f"{direction.capitalize()} units ranked by “{ranked.criterion}”.")
+        fig = charts.state_heatmaps(tr, panels, units, window, tracks=tracks, normalise=normalise)
         common.chart(
             fig,
             f"bi_{direction}",
@@ -83,13 +91,22 @@ if tr is not None:
         f"The output at each position is the {H} forward units followed by the {H} backward units "
         f"({2 * H} numbers); rows are labelled → for forward and ← for backward units."
     )
-    units = charts.top_units(tr.unit_change("output").numpy(), n_units)
+    units = units_view.rank(tr, "output", by, feature).top(n_units)
     names = [f"→ {u}" if u < H else f"← {u - H}" for u in units]
     panels = [
         charts.Panel("output", f"combined [forward ; backward]: {len(units)} of {2 * H} units", "tanh", "h (-1..1)")
     ]
-    fig = charts.state_heatmaps(tr, panels, units, window, unit_names=names)
+    fig = charts.state_heatmaps(tr, panels, units, window, unit_names=names, tracks=tracks, normalise=normalise)
     common.chart(fig, "bi_combined", lambda: charts.state_frame(tr, panels, units, window), "bilstm_combined")
+
+    units_view.match_section(
+        tr,
+        [charts.Panel(f"layers.0.{d}.{v}", f"{d} {label}", scale, "")
+         for v, label, scale in (("hidden", "hidden state h", "tanh"), ("cell", "cell state c", "free"))
+         for d in ("forward", "backward")],
+        "bi",
+        window,
+    )
 
 st.subheader("The lecture's demo: the words after the blank change the answer")
 st.markdown(

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from explorer import charts, common
+from explorer import charts, common, units_view
 
 st.title("Vanilla RNN: the hidden state")
 st.markdown(
@@ -29,14 +29,20 @@ c1, c2 = st.columns([1, 2])
 with c1:
     n_units = common.units_picker(H, key="rnn_units")
 with c2:
-    window = common.window_picker(T, key="rnn_window")
+    window = common.window_picker(T, key="rnn_window", above=units_view.WINDOW, span=units_view.WINDOW)
 cursor = common.cursor_picker(tokens, key="rnn_cursor")
-change = tr.unit_change("layers.0.forward.hidden").numpy()
-units = charts.top_units(change, n_units)
+c1, c2 = st.columns([1, 1])
+with c1:
+    ranked = units_view.ranking(tr, "layers.0.forward.hidden", "rnn", cursor)
+with c2:
+    show_tracks, normalise = units_view.display("rnn")
+units = ranked.top(n_units)
 
 panels = [charts.Panel("layers.0.forward.hidden", "hidden state h_t", "tanh", "h_t (tanh, -1..1)")]
 st.subheader(f"Hidden state: {len(units)} of {H} units by token")
-fig = charts.state_heatmaps(tr, panels, units, window, cursor)
+st.caption(f"Rows are units ranked by “{ranked.criterion}”; the outlined column is the step cursor.")
+tracks = units_view.tracks_frame(tr) if show_tracks else None
+fig = charts.state_heatmaps(tr, panels, units, window, cursor, tracks=tracks, normalise=normalise)
 common.chart(fig, "rnn_hidden", lambda: charts.state_frame(tr, panels, units, window), "rnn_hidden_state")
 
 preds = common.top_words(NAME, common.sentence(), 5)
@@ -52,7 +58,7 @@ with right:
     u = units[0]
     a, h = float(pre[cursor, u]), float(hidden[cursor, u])
     h_prev = float(hidden[cursor - 1, u]) if cursor else 0.0
-    st.markdown(f"Unit {u}, the one that changes most, at step {cursor}:")
+    st.markdown(f"Unit {u}, the first in the ranking, at step {cursor}:")
     st.latex(rf"a_t = W_{{ih}}x_t + b_{{ih}} + W_{{hh}}h_{{t-1}} + b_{{hh}} = {a:.4f}")
     st.latex(rf"h_t = \tanh(a_t) = \tanh({a:.4f}) = {h:.4f}")  # one equation a line: the column is narrow
     st.latex(rf"h_{{t-1}} = {h_prev:.4f}")
@@ -74,6 +80,12 @@ for r in range(5):
 st.dataframe(frame, hide_index=True, height=min(420, 38 + 35 * T))
 common.csv_download(lambda: charts.top_words_frame(tokens, preds), "rnn_top5", "rnn_top5")
 
-st.subheader("Units ranked by how much they change")
-fig = charts.unit_change_bars(change, units, "hidden state")
-common.chart(fig, "rnn_rank", lambda: charts.unit_change_frame(change, units), "rnn_unit_ranking")
+st.subheader(f"Units ranked: {ranked.criterion}")
+fig = charts.unit_rank_bars(ranked.scores, units, ranked.criterion, ranked.score_label)
+common.chart(fig, "rnn_rank", lambda: charts.unit_rank_frame(ranked.scores, units, ranked.score_label),
+             "rnn_unit_ranking")
+
+units_view.match_section(
+    tr, panels + [charts.Panel("layers.0.forward.preactivation", "preactivation a_t", "free", "a_t (unbounded)")],
+    "rnn", window,
+)
