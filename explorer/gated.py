@@ -33,8 +33,11 @@ def view(
     rank_label: str,
     prefix: str,
     cell: Callable[[int, int, list[int]], None],
+    model_id: str,
 ) -> None:
-    """Heatmaps, the cell at the cursor, chosen units over time, units ranked by change."""
+    """Heatmaps, the cell at the cursor, chosen units over time, units ranked by change.
+
+    ``model_id`` names the model (and direction) shown: chosen unit numbers are reset when it changes."""
     tokens = tr.labels()
     ranked_by = tr.unit_change(rank_name).numpy()  # (H,)
     H = ranked_by.shape[0]
@@ -51,10 +54,11 @@ def view(
 
     st.subheader("The cell at the cursor")
     common.show_token(cursor, tokens[cursor])
-    unit = st.selectbox(
+    unit = common.selectbox(
         "Unit",
         units,
         key=f"{prefix}_unit",
+        reset_on=model_id,
         format_func=lambda u: f"unit {u}",
         help="Units listed by how much they change, the most first.",
     )
@@ -64,18 +68,19 @@ def view(
     c1, c2 = st.columns([1, 2])
     titles = {p.title: p for p in panels}
     with c1:
-        which = st.selectbox(
+        which = common.selectbox(
             "Value",
             list(titles),
             index=len(panels) - 2 if len(panels) > 4 else len(panels) - 1,
             key=f"{prefix}_line_value",
         )
     with c2:
-        chosen = st.multiselect(
+        chosen = common.multiselect(
             "Units",
             list(range(H)),
             default=units[:3],
             key=f"{prefix}_line_units",
+            reset_on=model_id,
             format_func=lambda u: f"unit {u}",
             max_selections=12,
         )

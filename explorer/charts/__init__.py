@@ -4,7 +4,7 @@ One module per kind of chart; every public name is also here, so pages write
 ``charts.state_heatmaps(...)``:
 
     base.py       escaping (``esc``), ``short``, the token axis, colour scales, titles, colour bars,
-                  ``values`` (a trace value as a read-only float32 array), ``stacked_frame``, ``figure_html``
+                  ``values`` (a trace value as a read-only float32 array), ``stacked_frame``, ``figures_html``
     states.py     states and gates as unit-by-token heatmaps, units as lines, units ranked by change, vectors
     words.py      the words a model predicts, and the blank filled in several sentences
     attention.py  every head, one head, one query's weights, weights times values
@@ -36,6 +36,7 @@ from .attention import (
     attention_grid,
     attention_grid_frame,
     attention_head,
+    attention_head_frame,
     attention_shape,
     query_weight_bars,
     value_mix,
@@ -49,10 +50,12 @@ from .base import (
     MAX_TICKS,
     SIGNED_SCALE,
     UNKNOWN_COLOUR,
+    CURSOR_COLOUR,
+    MARK_COLOUR,
     WEIGHT_SCALE,
     TokenAxis,
     esc,
-    figure_html,
+    figures_html,
     short,
     stacked_frame,
     token_axis,
@@ -84,8 +87,8 @@ from .words import blank_fill_bars, blank_fill_frame, top_words_bars, top_words_
 
 __all__ = [
     "FONT", "GATE_SCALE", "HOVER_LINE", "LABEL_CHARS", "MAX_TICKS", "MODEL_COLOURS", "SIGNED_SCALE",
-    "UNKNOWN_COLOUR", "WEIGHT_SCALE", "Panel", "TokenAxis", "attention_grid", "attention_grid_frame",
-    "attention_head", "attention_shape", "blank_fill_bars", "blank_fill_frame", "esc", "figure_html",
+    "UNKNOWN_COLOUR", "CURSOR_COLOUR", "MARK_COLOUR", "WEIGHT_SCALE", "Panel", "TokenAxis", "attention_grid", "attention_grid_frame",
+    "attention_head", "attention_head_frame", "attention_shape", "blank_fill_bars", "blank_fill_frame", "esc", "figures_html",
     "gradient_distance_chart", "gru_cell_diagram", "jacobian_chart", "lines_frame", "lstm_cell_diagram",
     "power_chart", "probability_filler_chart", "query_weight_bars", "recall_chart", "recall_frame", "short",
     "stacked_frame", "state_frame", "state_heatmaps", "token_axis", "top_units", "top_words_bars",

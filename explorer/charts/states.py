@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from .base import _ax, _colorbar, _colour_scale, _f32, _figure, _title, _window, esc, short, token_axis, values
+from .base import CURSOR_COLOUR, _ax, _colorbar, _colour_scale, _f32, _figure, _title, _window, esc, short, token_axis, values
 
 # -- which units to show --------------------------------------------------------------------
 def top_units(change: np.ndarray, n: int | None) -> list[int]:
@@ -124,7 +124,7 @@ def state_heatmaps(
                     y1=1,
                     xref=f"x{_ax(r)}",
                     yref=f"y{_ax(r)} domain",
-                    line=dict(color="black", width=2),
+                    line=dict(color=CURSOR_COLOUR, width=3),
                     fillcolor="rgba(0,0,0,0)",
                 )
             )
@@ -190,7 +190,7 @@ def unit_lines(
                 y1=1,
                 xref="x",
                 yref="y domain",
-                line=dict(color="black", width=1.5, dash="dot"),
+                line=dict(color=CURSOR_COLOUR, width=2, dash="dot"),
             )
         )
     yr = dict(range=[-0.02, 1.02]) if scale == "gate" else dict(range=[-1.05, 1.05]) if scale == "tanh" else {}

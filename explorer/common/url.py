@@ -23,8 +23,8 @@ Each wrapper takes the streamlit widget's own arguments (``help``, ``format_func
 - the start value is ``value`` / ``index`` / ``default`` as in streamlit (it may change
   with the data: the cursor's start is the sentence's last word).
 - ``where``: ``st`` (default; inside a ``with column:`` block too), ``st.sidebar`` or a column.
-- ``reset_on``: any value; when it changes between runs (say, the model), the control goes
-  back to its start value with a note (unit numbers mean nothing for another model).
+- ``reset_on``: the model (and direction) the choice belongs to; when it changes between runs,
+  the control goes back to its start value with a note (unit numbers mean nothing for another model).
 
 What happens:
 
@@ -123,7 +123,7 @@ def _settle(
     elif reset_on is not None and context_key in state and state[context_key] != reset_on:
         fixed, _ = fix(start)
         if state[key] != fixed:
-            note = f"“{label}”: back to {show(fixed)}, because the choice it had meant something only for the previous selection."
+            note = f"“{label}”: reset to {show(fixed)}: the earlier choice belonged to another model."
     else:
         value = state[key]
         fixed, why = fix(value)
