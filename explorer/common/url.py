@@ -311,6 +311,8 @@ def multiselect(
             return start, "is not a list"
         kept = list(dict.fromkeys(by_text[str(x)] for x in v if str(x) in by_text))
         why = None
+        if v and not kept:
+            return start, "has no choice among the options"
         if len(kept) < len(v):
             why = "has choices that are not among the options"
         if limit and len(kept) > limit:
