@@ -367,3 +367,22 @@ def test_a_reader_clicking_around_never_breaks_a_page():
     step(lambda: at.text_area(key="sentence").set_value("a b"))
     at.switch_page("views/bidirectional.py")
     step(lambda: at.text_area(key="sentence").set_value("___ ___ ___ ___ is ___"))
+
+
+# -- caches ---------------------------------------------------------------------------------------------------------
+def test_cached_traces_are_shared_read_only_and_without_logits(models_dir):
+    """One trace object serves every session (no unpickled copy per rerun); nothing can write into it."""
+    import core
+    from explorer import charts, common
+
+    text = "the food was good , not bad at all"
+    first, again = common.trace("lstm", text), common.trace("lstm", text)
+    assert first is again, "a hit hands out the cached object itself"
+    assert "logits" not in first and "layers.0.forward.cell" in first
+    cell = charts.values(first, "layers.0.forward.cell")
+    with pytest.raises(ValueError):
+        cell[0, 0] = 1.0
+    model = core.load("lstm", models_dir)
+    assert common.top_words("lstm", text, 5) == model.predict(text, 5)
+    p, rank = common.word_probability("lstm", text, 3, "good")
+    assert 0 < p < 1 and rank >= 1
