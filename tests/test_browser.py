@@ -289,8 +289,9 @@ def _settled_view(page) -> dict:
 def _view(page) -> dict:
     return page.evaluate("""() => ({
         sliders: [...document.querySelectorAll('[data-testid=stSliderThumbValue]')].map(e => e.innerText),
-        selects: [...document.querySelectorAll('[data-testid=stSelectbox], [data-testid=stMultiSelect]')]
-                    .map(e => e.innerText),
+        selects: [...document.querySelectorAll('[data-testid=stSelectbox] input')].map(i => i.value)
+                    .concat([...document.querySelectorAll('[data-testid=stMultiSelect]')].map(e => e.innerText)),
+        radios: [...document.querySelectorAll('input[type=radio]')].map(i => i.checked),
         charts: [...document.querySelectorAll('.js-plotly-plot')].map(p => JSON.stringify(
                     [p.data.map(d => [d.x, d.y]), p.layout.shapes, (p.layout.annotations || []).map(a => a.text)])),
     })""")
@@ -324,6 +325,7 @@ def test_every_page_answers_at_its_path_and_a_copied_link_shows_the_same_view(br
         again = Visit(fresh_context, copied)
         again.wait_for_charts(PAGES["lstm"])
         assert _settled_view(again.page) == seen
-        assert "30" in seen["sliders"] and any("bilstm" in s for s in seen["selects"])
+        assert "30" in seen["sliders"] and any("bilstm" in s for s in seen["selects"]), seen
+        assert seen["radios"] == [False, True], "the backward direction"
     finally:
         fresh_context.close()

@@ -141,7 +141,7 @@ def test_a_link_with_values_that_do_not_fit_is_clamped_with_a_note():
             "sentence": "the food was good",  # 4 tokens
             "lstm_cursor": "999",
             "lstm_units": "lots",
-            "lstm_line_units": "3,99999,-1,7",
+            "lstm_line_units": "3,99999,<b>x</b>,7",
             "lstm_line_value": "<b>no such panel</b>",
         },
     )

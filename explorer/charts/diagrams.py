@@ -42,7 +42,7 @@ class _Diagram:
                 fillcolor="#f4f4f4",
             )
         )
-        self.notes.append(dict(x=x, y=y, text=symbol, showarrow=False, font=dict(size=18)))
+        self.notes.append(dict(x=x, y=y, text=symbol, showarrow=False, font=dict(size=18, color="black")))
 
     def arrow(self, x0: float, y0: float, x1: float, y1: float, colour: str = "#444") -> None:
         """From (x0, y0) to (x1, y1): give the points on the edges of what the arrow joins."""

@@ -319,8 +319,12 @@ def multiselect(
             kept, why = kept[:limit], f"has more than {limit} choices"
         return kept, why
 
-    def show_list(v) -> str:
-        return show([by_text.get(str(x), x) for x in v]) if isinstance(v, (list, tuple)) else str(v)
+    def show_list(v) -> str:  # what the URL held is never repeated: unknown choices are only counted
+        if not isinstance(v, (list, tuple)):
+            return "a value"
+        known = [by_text[str(x)] for x in v if str(x) in by_text]
+        unknown = len(v) - len(known)
+        return show(known) + (f" and {unknown} unknown choice{'s' if unknown > 1 else ''}" if unknown else "")
 
     note = _settle(key, label, start, parse, fix, show_list, reset_on)
     return _draw("multiselect", where, key, note, lambda v: ",".join(str(x) for x in v), label, options, **kwargs)
