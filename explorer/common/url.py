@@ -42,8 +42,10 @@ What happens:
    link holds what its page uses. The sentence (``?sentence=``) is the frame's own.
 
 Tests: add your page's controls to ``SHARE_LINK_CONTROLS`` in tests/test_explorer_share_links.py
-(page -> {key: non-default value}); the test sets them, copies the URL into a fresh session,
-and checks the same controls and the same charts come back.
+(page -> {key: (widget kind, non-default value)}); the test sets them, copies the URL into a fresh
+session, and checks the same controls and the same charts come back. In AppTest, open a page as a
+link does: ``at.query_params.update(...)``, then ``at.switch_page("views/x.py")`` *before* the
+first ``at.run()`` (a first run on another page would drop this page's parameters, as it should).
 """
 
 from __future__ import annotations
