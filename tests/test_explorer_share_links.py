@@ -30,7 +30,10 @@ LONG = " ".join(  # 200 tokens: long enough for the "tokens shown" windows
     ("the food was good , not bad at all . we visited a restaurant in london for lunch and i grew up in france . "
      * 10).split()[:200]
 )
-SENTENCE = {"memory": _EXAMPLES["default"]}  # the memory page reads its own sentence; short keeps it quick
+SENTENCE = {  # the memory page reads its own sentence; short keeps it (and MiniLM) quick
+    "memory": _EXAMPLES["default"],
+    "pretrained": "Apple is my favorite fruit, and I work there.",
+}
 
 SHARE_LINK_CONTROLS: dict[str, dict[str, tuple[str, object]]] = {
     "tokens": {"tokens_model": ("selectbox", "gru"), "tokens_window": ("slider", (10, 90))},
@@ -68,6 +71,15 @@ SHARE_LINK_CONTROLS: dict[str, dict[str, tuple[str, object]]] = {
         "memory_n": ("slider", 30),
         "memory_jacobian": ("toggle", True),
     },
+    "pretrained": {
+        "pre_hv_layer": ("selectbox", 3),
+        "pre_hv_heads": ("multiselect", [0, 5]),
+        "pre_mv_layer": ("selectbox", 2),
+        "pre_mv_head": ("selectbox", 4),
+        "pre_nv_layer": ("selectbox", 1),
+        "pre_nv_head": ("selectbox", 7),
+        "pre_word": ("text_input", "fruit"),
+    },
 }
 
 
@@ -103,7 +115,7 @@ def figures(at: AppTest) -> list[str]:
 
 
 def notes(at: AppTest) -> list[str]:
-    return [c.value for c in at.caption if c.value.startswith("ℹ️")]
+    return [c.value for c in at.caption if c.value.startswith("ℹ️ “")]  # common.url's notes name their control
 
 
 @pytest.mark.parametrize("page", list(SHARE_LINK_CONTROLS))

@@ -10,6 +10,7 @@ One module per kind of chart; every public name is also here, so pages write
     attention.py  every head, one head, one query's weights, weights times values
     diagrams.py   the LSTM and GRU cells with one step's numbers
     memory.py     which model still remembers the beginning
+    pretrained.py the pretrained MiniLM: head view, model view, neuron view, head patterns, the Apple example
 
 Pure functions: no streamlit here, so a notebook can draw the same figures; no
 numerics either beyond picking what to draw (the numbers come from core).
@@ -71,6 +72,16 @@ from .memory import (
     recall_chart,
     recall_frame,
 )
+from .pretrained import (
+    HEAD_COLOURS,
+    contextual_chart,
+    head_patterns_chart,
+    head_view,
+    head_view_frame,
+    model_view,
+    neuron_frame,
+    neuron_view,
+)
 from .states import (
     Panel,
     lines_frame,
@@ -86,9 +97,11 @@ from .states import (
 from .words import blank_fill_bars, blank_fill_frame, top_words_bars, top_words_frame
 
 __all__ = [
-    "FONT", "GATE_SCALE", "HOVER_LINE", "LABEL_CHARS", "MAX_TICKS", "MODEL_COLOURS", "SIGNED_SCALE",
-    "UNKNOWN_COLOUR", "CURSOR_COLOUR", "MARK_COLOUR", "WEIGHT_SCALE", "Panel", "TokenAxis", "attention_grid", "attention_grid_frame",
-    "attention_head", "attention_head_frame", "attention_shape", "blank_fill_bars", "blank_fill_frame", "esc", "figures_html",
+    "FONT", "GATE_SCALE", "HEAD_COLOURS", "HOVER_LINE", "LABEL_CHARS", "MAX_TICKS", "MODEL_COLOURS", "SIGNED_SCALE",
+    "UNKNOWN_COLOUR", "CURSOR_COLOUR", "MARK_COLOUR", "WEIGHT_SCALE", "Panel", "TokenAxis", "attention_grid",
+    "attention_grid_frame", "attention_head", "attention_head_frame", "attention_shape", "blank_fill_bars",
+    "blank_fill_frame", "contextual_chart", "esc", "figures_html", "head_patterns_chart", "head_view",
+    "head_view_frame", "model_view", "neuron_frame", "neuron_view",
     "gradient_distance_chart", "gru_cell_diagram", "jacobian_chart", "lines_frame", "lstm_cell_diagram",
     "power_chart", "probability_filler_chart", "query_weight_bars", "recall_chart", "recall_frame", "short",
     "stacked_frame", "state_frame", "state_heatmaps", "token_axis", "top_units", "top_words_bars",

@@ -1,6 +1,7 @@
 """What every page shares; pages write ``from explorer import common`` and ``common.x``.
 
-    cache.py      models, traces (shared, read-only, without logits) and measurements, cached
+    cache.py      models, traces (shared, read-only, without logits) and measurements, cached;
+                  the pretrained MiniLM and its measurements too
     widgets.py    the frame (sentence, lecture examples), the trace of a page, the shared pickers
     url.py        controls in the URL: ``common.slider``, ``common.selectbox`` ... (read its docstring
                   before adding a control: every control that changes a view goes through it)
@@ -16,10 +17,15 @@ from .cache import (
     TRACE_ENTRIES,
     TRACE_TTL,
     available,
+    contextual,
+    head_patterns,
     memory_result,
     metrics,
     model,
     models_dir,
+    pretrained_model,
+    pretrained_pieces,
+    pretrained_trace,
     top_words,
     trace,
     word_probability,
@@ -60,9 +66,10 @@ from .widgets import (
 
 __all__ = [
     "DEFAULT_SENTENCE", "EXAMPLES", "EXAMPLES_FILE", "LEFT_OUT", "MAX_CHARS", "PAGE_HTML_LABEL", "PLOTLY_CONFIG", "ROOT",
-    "TRACE_ENTRIES", "TRACE_TTL", "UNIT_CHOICES", "WINDOW_FROM", "available", "chart", "checkbox", "csv_download",
-    "cursor_picker", "describe_model", "mark_drawn", "memory_result", "metrics", "model", "model_picker",
-    "models_dir", "multiselect", "num", "number_input", "page_figures", "page_trace", "radio", "selectbox", "sentence",
+    "TRACE_ENTRIES", "TRACE_TTL", "UNIT_CHOICES", "WINDOW_FROM", "available", "chart", "contextual", "head_patterns",
+    "checkbox", "csv_download", "cursor_picker", "describe_model", "mark_drawn", "memory_result", "metrics", "model",
+    "model_picker", "models_dir", "multiselect", "num", "number_input", "page_figures", "page_trace",
+    "pretrained_model", "pretrained_pieces", "pretrained_trace", "radio", "selectbox", "sentence",
     "sentence_frame", "show_token", "slider", "text_input", "toggle", "top_words", "trace", "truncation_warning",
     "units_picker", "url_scope", "window_picker", "word_probability",
 ]

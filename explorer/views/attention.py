@@ -13,6 +13,10 @@ st.markdown(
     "the scaled similarities weighs the values. This model predicts the next word, so a word may only look at "
     "itself and the words before it (the causal mask)."
 )
+st.caption(
+    "Model shown: the small causal Transformer trained here (2 layers × 4 heads, whole words, dictionary English). "
+    "The **Pretrained: MiniLM** page shows a real pretrained BERT encoder (6 layers × 12 heads, word pieces)."
+)
 st.latex(
     r"A(Q, K, V) = \mathrm{softmax}\!\left(\frac{Q K^\top}{\sqrt{d_k}} + M\right) V = c^{(t)}, \qquad "
     r"M_{ij} = \begin{cases}0 & j \le i\\ -\infty & j > i\end{cases}"
