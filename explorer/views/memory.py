@@ -56,10 +56,8 @@ if model.vocab.index(word) == model.vocab.stoi["<unk>"]:
 if filler > typed.cap - len(tokens):
     filler = typed.cap - len(tokens)
     st.warning(f"Only {filler} filler words fit: the models read at most {typed.cap} tokens.", icon="✂️")
-text = memory.insert_filler(prompt, filler)
-long_tokens = text.split()
-head = tokens.index(".") + 1 if "." in tokens[:-1] else max(1, len(tokens) // 2)
-beginning = len(long_tokens) - head  # distance from the prediction back to the last word of the first part
+filled = memory.with_filler(prompt, filler)  # core's one rule: where the filler goes, and how far back the cue is
+text, long_tokens, beginning = filled.text, filled.tokens, filled.cue_distance
 with st.expander(f"The sentence the models read: {len(long_tokens)} tokens, {filler} of them filler"):
     st.text(text)
 
