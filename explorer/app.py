@@ -60,6 +60,6 @@ page = st.navigation(PAGES)
 # Page icons are emoji and the favicon is our own file: a Material-symbol icon
 # would make the browser fetch the favicon from another host.
 st.set_page_config(page_title=f"{page.title} · gatescope", page_icon=str(ROOT / "assets" / "icon.png"), layout="wide")
-with common.url_scope():
+with common.url_scope(), common.page_figures(page.title, page.url_path or "tokens", common.sentence):
     common.sentence_frame()
     page.run()

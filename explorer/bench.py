@@ -1,4 +1,4 @@
-"""Server-side time of a full rerun of every page, warm caches: ``python -m explorer.bench [--json]``.
+"""Server-side time of a full rerun of every page, warm caches, and the server's memory: ``python -m explorer.bench``.
 
 For a 100-token and a 512-token sentence, each page is run once to warm the
 caches (model, trace, top words), then rerun ``--repeats`` times; the median
@@ -6,6 +6,11 @@ wall time of ``AppTest.run()`` is reported. That is the whole script (frame and
 page) plus AppTest's own small overhead, so it errs on the slow side.
 Targets (docs/design.md): 0.5 s at 100 tokens, 2 s at 512 tokens; the Pretrained (MiniLM) page
 1 s at 128 word pieces and 3 s at 512 (``pretrained_times``).
+
+Memory: after the timings, ``--sentences`` (100) distinct sentences of 20 to 512 tokens are
+opened, each in a new session as a browser would, across the pages (the memory page every
+tenth); the process's resident memory (this process is the server: models, caches and every
+session's scripts run in it) is reported after them, with its peak. Target: under 1.5 GiB.
 
 ``page_times()`` returns the rows, for ``python -m core bench``.
 """
@@ -30,6 +35,7 @@ APP = ROOT / "explorer" / "app.py"
 PAGES = ("tokens", "rnn", "lstm", "gru", "bidirectional", "attention", "memory", "about")
 TARGETS = {100: 0.5, 512: 2.0}  # seconds, warm caches
 MEMORY_TARGET = 1.5  # seconds: the memory page computing all four models for a new 300-token sentence
+RSS_TARGET_GIB = 1.5  # resident memory of the server after 100 distinct sentences
 PRETRAINED_TARGETS = {128: 1.0, 512: 3.0}  # seconds, warm caches: the MiniLM page at 128 and 512 word pieces
 
 
@@ -50,9 +56,9 @@ def _page_app(page: str, text: str):
 
     at = AppTest.from_file(str(APP), default_timeout=120)
     at.query_params["sentence"] = text
+    if page != "tokens":  # opened at the page's own address, as a link opens it
+        at.switch_page(f"views/{page}.py")
     at.run()
-    if page != "tokens":
-        at.switch_page(f"views/{page}.py").run()
     at.run()  # warm: every cache of this page is filled now
     if at.exception:
         raise RuntimeError(f"page {page} raised: {at.exception[0].value}")
@@ -108,6 +114,25 @@ def memory_times(repeats: int = 5) -> list[dict]:
              "max_s": round(max(times), 4), "target_s": MEMORY_TARGET, "ok": median <= MEMORY_TARGET}]
 
 
+def _resident() -> tuple[float, float]:
+    """(current, peak) resident memory of this process in GiB, from /proc/self/status."""
+    fields = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    return tuple(int(fields[k].split()[0]) / 2**20 for k in ("VmRSS", "VmHWM"))
+
+
+def server_memory(sentences: int = 100) -> list[dict]:
+    """Resident memory after ``sentences`` distinct sentences, each opened in a fresh session on one of the pages."""
+    logging.getLogger("streamlit").setLevel(logging.ERROR)
+    pages = [p for p in PAGES if p not in ("memory", "about")]
+    for i in range(sentences):
+        n = 20 + (i * 37) % 493  # 20 to 512 tokens, every length different
+        page = "memory" if i % 10 == 9 else pages[i % len(pages)]
+        _page_app(page, sentence_of(n))
+    rss, peak = _resident()
+    return [{"page": f"server memory after {sentences} sentences (GiB)", "tokens": 512, "median_s": round(rss, 3),
+             "max_s": round(peak, 3), "target_s": RSS_TARGET_GIB, "ok": rss <= RSS_TARGET_GIB}]
+
+
 def pieces_sentence(n: int) -> str:
     """The shortest run of the lecture's sentences, repeated, that MiniLM reads as at least ``n`` word pieces
     ([CLS] and [SEP] included; 128 and 512 come out exact)."""
@@ -146,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--repeats", type=int, default=5, help="timed reruns per page and size (default 5)")
     p.add_argument("--quick", action="store_true", help="2 reruns instead of --repeats (a smoke run)")
+    p.add_argument("--sentences", type=int, default=100, help="distinct sentences before the memory figure (0: skip)")
     args = p.parse_args(argv)
     repeats = 2 if args.quick else args.repeats
 
@@ -155,11 +181,13 @@ def main(argv: list[str] | None = None) -> int:
         folder = app_models.models_for_tests(Path(scratch))
         os.environ["GATESCOPE_MODELS"] = str(folder)
         rows = page_times(repeats) + memory_times(repeats) + pretrained_times(repeats)
+        if args.sentences:
+            rows += server_memory(args.sentences)
     if args.json:
         print(json.dumps({"models": str(folder), "pages": rows}, indent=2))
     else:
         print(f"models: {folder}")
-        print(f"{'page':<44}{'tokens':>7}{'median s':>10}{'max s':>8}{'target s':>10}  ok")
+        print(f"{'page':<44}{'tokens':>7}{'median s':>10}{'max s':>8}{'target s':>10}  ok   (memory row: GiB now, peak)")
         for r in rows:
             ok = "yes" if r["ok"] else "NO"
             times = f"{r['median_s']:>10.3f}{r['max_s']:>8.3f}{r['target_s']:>10.1f}"

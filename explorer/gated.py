@@ -35,8 +35,11 @@ def view(
     rank_label: str,
     prefix: str,
     cell: Callable[[int, int, list[int]], None],
+    model_id: str,
 ) -> None:
-    """Heatmaps, the cell at the cursor, chosen units over time, units in the chosen ranking, select-and-match."""
+    """Heatmaps, the cell at the cursor, chosen units over time, units in the chosen ranking, select-and-match.
+
+    ``model_id`` names the model (and direction) shown: chosen unit numbers are reset when it changes."""
     tokens = tr.labels()
     H = tr[rank_name].shape[1]
     n_units, window, cursor = controls(tokens, H, prefix)
@@ -60,10 +63,11 @@ def view(
 
     st.subheader("The cell at the cursor")
     common.show_token(cursor, tokens[cursor])
-    unit = st.selectbox(
+    unit = common.selectbox(
         "Unit",
         units,
         key=f"{prefix}_unit",
+        reset_on=model_id,
         format_func=lambda u: f"unit {u}",
         help="Units listed in the chosen ranking, the first first.",
     )
@@ -73,18 +77,19 @@ def view(
     c1, c2 = st.columns([1, 2])
     titles = {p.title: p for p in panels}
     with c1:
-        which = st.selectbox(
+        which = common.selectbox(
             "Value",
             list(titles),
             index=len(panels) - 2 if len(panels) > 4 else len(panels) - 1,
             key=f"{prefix}_line_value",
         )
     with c2:
-        chosen = st.multiselect(
+        chosen = common.multiselect(
             "Units",
             list(range(H)),
             default=units[:3],
             key=f"{prefix}_line_units",
+            reset_on=model_id,
             format_func=lambda u: f"unit {u}",
             max_selections=12,
         )

@@ -148,18 +148,21 @@ def browser(server):
         b.close()
 
 
+def app_url(base: str, path: str, sentence: str | None = None, **controls: str) -> str:
+    """The address of a page (every page at its own path as typed, /tokens too; "" for the root) with its query."""
+    query = dict({} if sentence is None else {"sentence": sentence}, **controls)
+    return f"{base}/{path}" + ("?" + urllib.parse.urlencode(query, quote_via=urllib.parse.quote) if query else "")
+
+
 class Visit:
     """A browser tab on the app, recording every request and dialog."""
 
-    def __init__(self, browser, base: str, path: str, sentence: str | None):
+    def __init__(self, browser, url: str):
         self.page = browser.new_page()
         self.requests: list[str] = []
         self.dialogs: list[str] = []
         self.page.on("request", lambda r: self.requests.append(r.url))
         self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
-        url = f"{base}/{path}"  # every page at its own path as typed, /tokens too
-        if sentence is not None:
-            url += "?sentence=" + urllib.parse.quote(sentence, safe="")
         self.page.goto(url)
         self.settle()
 
@@ -240,7 +243,7 @@ def check_payload_literal(visit: Visit, path: str) -> None:
 def test_the_payload_stays_literal_on_every_page(browser, server):
     """A link with the payload, opened on the LSTM page, then every other page through the sidebar."""
     order = ["lstm"] + [p for p in PAGES if p != "lstm"]
-    visit = Visit(browser, server, order[0], PAYLOAD)
+    visit = Visit(browser, app_url(server, order[0], PAYLOAD))
     try:
         for path in order:
             if path != order[0]:
@@ -258,7 +261,7 @@ def test_the_payload_stays_literal_on_every_page(browser, server):
 @pytest.mark.parametrize("sentence,suffix", [(None, "default"), (LONG, "long")], ids=["default", "long"])
 def test_every_page_through_the_sidebar(browser, server, sentence, suffix):
     """One session, as a reader clicks through the pages: the sentence stays, in the box and in the URL."""
-    visit = Visit(browser, server, "tokens", sentence)
+    visit = Visit(browser, app_url(server, "tokens", sentence))
     try:
         expected = None
         for path, charts in PAGES.items():
@@ -274,3 +277,59 @@ def test_every_page_through_the_sidebar(browser, server, sentence, suffix):
         assert _foreign(visit.requests) == []
     finally:
         visit.close()
+
+
+def _settled_view(page) -> dict:
+    """What a reader sees of a page's state, once it stops changing: slider values, selects, the charts' data."""
+    view = _view(page)
+    for _ in range(30):
+        page.wait_for_timeout(1000)
+        view, before = _view(page), view
+        if view == before:
+            return view
+    raise AssertionError("the page kept changing for 30 s")
+
+
+def _view(page) -> dict:
+    return page.evaluate("""() => ({
+        sliders: [...document.querySelectorAll('[data-testid=stSliderThumbValue]')].map(e => e.innerText),
+        selects: [...document.querySelectorAll('[data-testid=stSelectbox] input')].map(i => i.value)
+                    .concat([...document.querySelectorAll('[data-testid=stMultiSelect]')].map(e => e.innerText)),
+        radios: [...document.querySelectorAll('input[type=radio]')].map(i => i.checked),
+        charts: [...document.querySelectorAll('.js-plotly-plot')].map(p => JSON.stringify(
+                    [p.data.map(d => [d.x, d.y]), p.layout.shapes, (p.layout.annotations || []).map(a => a.text)])),
+    })""")
+
+
+def test_every_page_answers_at_its_path_and_a_copied_link_shows_the_same_view(browser, server):
+    """/tokens opened "Page not found" (Streamlit serves the default page only at /); a link with non-default
+    controls, pasted into a fresh browser, shows the same controls and charts."""
+    for path in PAGES:
+        visit = Visit(browser, app_url(server, path, "the food was good , not bad at all"))
+        try:
+            assert visit.page.get_by_text("Page not found").count() == 0, path
+            assert urllib.parse.urlparse(visit.page.url).path == f"/{path}", path
+        finally:
+            visit.close()
+    root = Visit(browser, app_url(server, "", "the food was good"))  # the root forwards to /tokens, with the sentence
+    try:
+        assert urllib.parse.urlparse(root.page.url).path == "/tokens"
+        assert urllib.parse.parse_qs(urllib.parse.urlparse(root.page.url).query)["sentence"] == ["the food was good"]
+    finally:
+        root.close()
+
+    controls = {"lstm_model": "bilstm", "lstm_direction": "backward", "lstm_units": "16", "lstm_window": "5,150",
+                "lstm_cursor": "30", "lstm_line_value": "input gate i_t", "lstm_line_units": "1,5,9"}
+    first = Visit(browser, app_url(server, "lstm", LONG, **controls))
+    first.wait_for_charts(PAGES["lstm"])
+    seen, copied = _settled_view(first.page), first.page.url
+    first.close()
+    fresh_context = browser.browser.new_context(viewport={"width": 1500, "height": VIEW_HEIGHT})
+    try:
+        again = Visit(fresh_context, copied)
+        again.wait_for_charts(PAGES["lstm"])
+        assert _settled_view(again.page) == seen
+        assert "30" in seen["sliders"] and any("bilstm" in s for s in seen["selects"]), seen
+        assert seen["radios"] == [False, True], "the backward direction"
+    finally:
+        fresh_context.close()

@@ -6,6 +6,7 @@ import json
 import re
 
 import numpy as np
+import pandas as pd
 import plotly.io as pio
 import pytest
 import torch
@@ -211,3 +212,31 @@ def test_cell_diagrams_show_the_numbers():
     gru = figure_json(charts.gru_cell_diagram(dict(r=0.3, z=0.8, n=-0.2, h_prev=0.5, h=0.36)))
     for number in ("0.300", "0.800", "-0.200", "0.500", "0.360"):
         assert number in gru
+
+
+def test_marks_read_on_light_and_dark_themes():
+    """Dark theme: Streamlit's template turns text without a colour white, and black marks vanish on its background."""
+    for fig in (
+        charts.lstm_cell_diagram(dict(f=0.9, i=0.1, g=-0.5, o=0.7, c_prev=0.4, c=0.31, h_prev=0.2, h=0.21)),
+        charts.gru_cell_diagram(dict(r=0.3, z=0.8, n=-0.2, h_prev=0.5, h=0.36)),
+    ):
+        assert fig.layout.plot_bgcolor == "white", "the cell is drawn on its own white card"
+        assert all(a.font.color for a in fig.layout.annotations if a.text), "every label has its own colour"
+    tr = fake_trace(list("abcdef"))
+    heat = charts.state_heatmaps(tr, [charts.Panel("layers.0.forward.hidden", "h", "tanh")], [0, 1], cursor=2)
+    lines = charts.unit_lines(tr, "layers.0.forward.hidden", [0], "h", cursor=2)
+    for shape in (*heat.layout.shapes, *lines.layout.shapes):
+        assert shape.line.color == charts.CURSOR_COLOUR != "black"
+
+
+def test_the_lecture_line_is_drawn_over_the_relu_line_it_coincides_with():
+    steps = np.arange(5)
+    frames = {act: pd.DataFrame({"step": steps, "gradient": 0.5**steps, "w_power": 0.5**steps}) for act in ("tanh", "relu")}
+    names = [t.name for t in charts.power_chart(frames, 0.5).data]
+    assert names[-1].startswith("w^n") and names.index("relu RNN: |dh_n/dh_0|") < names.index(names[-1])
+
+
+def test_the_value_mix_colour_bars_stay_inside_the_figure():
+    fig = charts.value_mix(fake_trace(list("abcdef")), 1, 1, 5)
+    for axis in (fig.layout.coloraxis, fig.layout.coloraxis2):
+        assert axis.colorbar.x + 0.08 <= 1.0, "room for the bar, its ticks and its title"

@@ -4,7 +4,7 @@ One module per kind of chart; every public name is also here, so pages write
 ``charts.state_heatmaps(...)``:
 
     base.py       escaping (``esc``), ``short``, the token axis, colour scales, titles, colour bars,
-                  ``values`` (a trace value as a read-only float32 array), ``stacked_frame``, ``figure_html``
+                  ``values`` (a trace value as a read-only float32 array), ``stacked_frame``, ``figures_html``
     states.py     states and gates as unit-by-token heatmaps, units as lines, units ranked by change, vectors
     units.py      units ranked by a stated criterion; held-out matches of chosen units as a concordance
     words.py      the words a model predicts, and the blank filled in several sentences
@@ -38,6 +38,7 @@ from .attention import (
     attention_grid,
     attention_grid_frame,
     attention_head,
+    attention_head_frame,
     attention_shape,
     query_weight_bars,
     value_mix,
@@ -51,10 +52,12 @@ from .base import (
     MAX_TICKS,
     SIGNED_SCALE,
     UNKNOWN_COLOUR,
+    CURSOR_COLOUR,
+    MARK_COLOUR,
     WEIGHT_SCALE,
     TokenAxis,
     esc,
-    figure_html,
+    figures_html,
     short,
     stacked_frame,
     token_axis,
@@ -96,10 +99,11 @@ from .units import match_frame, unit_rank_bars, unit_rank_frame
 from .words import blank_fill_bars, blank_fill_frame, top_words_bars, top_words_frame
 
 __all__ = [
-    "FONT", "GATE_SCALE", "HEAD_COLOURS", "contextual_chart", "head_patterns_chart", "head_view", "head_view_frame",
-    "model_view", "neuron_frame", "neuron_view", "HOVER_LINE", "LABEL_CHARS", "MAX_TICKS", "MODEL_COLOURS", "SIGNED_SCALE",
-    "UNKNOWN_COLOUR", "WEIGHT_SCALE", "Panel", "TokenAxis", "attention_grid", "attention_grid_frame",
-    "attention_head", "attention_shape", "blank_fill_bars", "blank_fill_frame", "esc", "figure_html",
+    "FONT", "GATE_SCALE", "HEAD_COLOURS", "HOVER_LINE", "LABEL_CHARS", "MAX_TICKS", "MODEL_COLOURS", "SIGNED_SCALE",
+    "UNKNOWN_COLOUR", "CURSOR_COLOUR", "MARK_COLOUR", "WEIGHT_SCALE", "Panel", "TokenAxis", "attention_grid",
+    "attention_grid_frame", "attention_head", "attention_head_frame", "attention_shape", "blank_fill_bars",
+    "blank_fill_frame", "contextual_chart", "esc", "figures_html", "head_patterns_chart", "head_view",
+    "head_view_frame", "model_view", "neuron_frame", "neuron_view",
     "gradient_distance_chart", "gru_cell_diagram", "jacobian_chart", "lines_frame", "lstm_cell_diagram",
     "power_chart", "probability_filler_chart", "query_weight_bars", "recall_chart", "recall_frame", "short",
     "stacked_frame", "state_frame", "state_heatmaps", "token_axis", "top_units", "top_words_bars",

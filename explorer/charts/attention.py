@@ -94,6 +94,12 @@ def attention_grid_frame(trace, window: tuple[int, int] | None = None) -> pd.Dat
     return pd.concat(frames, ignore_index=True)
 
 
+def attention_head_frame(trace, layer: int, head: int, window: tuple[int, int] | None = None) -> pd.DataFrame:
+    """The table behind ``attention_head``: one head's weights in the window (the rows of ``attention_grid_frame``)."""
+    f = attention_grid_frame(trace, window)
+    return f[(f["layer"] == layer) & (f["head"] == head)].reset_index(drop=True)
+
+
 def attention_head(
     trace, layer: int, head: int, window: tuple[int, int] | None = None, query: int | None = None
 ) -> go.Figure:
@@ -199,16 +205,17 @@ def value_mix(trace, layer: int, head: int, query: int) -> go.Figure:
         ),
     ]
     yaxis = dict(type="category", autorange="reversed", tickmode="array", tickvals=dims[::4])
-    # two scales: one key's share is small next to their sum, and would fade on a shared scale
+    # two scales: one key's share is small next to their sum, and would fade on a shared scale. Both colour
+    # bars, with their titles, stand inside the figure: past x = 1 the second one's title was cut off.
     return _figure(
         traces,
         500,
-        coloraxis=dict(**_colour_scale("free", weighted), colorbar=dict(_colorbar("weight × value"), x=1.0)),
-        coloraxis2=dict(**_colour_scale("free", ctx), colorbar=dict(_colorbar("context"), x=1.09)),
-        annotations=[_title("<b>weight × value vector, per key</b>"), _title("<b>context = sum</b>", x=0.82)],
-        xaxis=axis.layout(domain=[0, 0.8], anchor="y"),
+        coloraxis=dict(**_colour_scale("free", weighted), colorbar=dict(_colorbar("weight × value"), x=0.78)),
+        coloraxis2=dict(**_colour_scale("free", ctx), colorbar=dict(_colorbar("context"), x=0.9)),
+        annotations=[_title("<b>weight × value vector, per key</b>"), _title("<b>context = sum</b>", x=0.68)],
+        xaxis=axis.layout(domain=[0, 0.66], anchor="y"),
         yaxis=dict(**yaxis, anchor="x"),
-        xaxis2=dict(domain=[0.82, 0.88], anchor="y2", type="category"),
+        xaxis2=dict(domain=[0.69, 0.75], anchor="y2", type="category"),
         yaxis2=dict(**yaxis, anchor="x2", matches="y", showticklabels=False),
     )
 

@@ -20,6 +20,9 @@ HOVER_LINE = 60  # a long word wraps in the hover box every this many characters
 MAX_TICKS = 48  # token labels on one axis before they are thinned
 FONT = dict(size=14)
 UNKNOWN_COLOUR = "#c0392b"
+# marks drawn on the plot background must read on Streamlit's light and dark themes: mid-tones, never black
+CURSOR_COLOUR = "#e040fb"  # the step cursor; a magenta that no colour scale or line of ours uses
+MARK_COLOUR = "#8c8c8c"  # reference lines and their notes ("the beginning", w^n)
 
 # colour scales, by what a value is: a gate opens from 0 to 1, tanh lives in [-1, 1],
 # anything else (cell state, pre-activations, embeddings) is centred on 0 at its own range
@@ -148,9 +151,19 @@ def _colour_scale(scale: str, z: np.ndarray) -> dict:
 
 
 # -- downloads ---------------------------------------------------------------------------------------
-def figure_html(fig: go.Figure) -> str:
-    """A standalone HTML page of the figure (plotly.js inlined: it opens offline)."""
-    return fig.to_html(include_plotlyjs=True, full_html=True)
+def figures_html(title: str, figures: Sequence[tuple[str, go.Figure]], text: str = "") -> str:
+    """One standalone HTML page holding every figure of a page, interactive and offline.
+
+    plotly.js (about 4.7 MB) is inlined once for all of them, not once per figure; ``text`` (the
+    sentence) is printed above them as plain, escaped text."""
+    parts = [f"<h1>{esc(title)}</h1>"]
+    if text:
+        parts.append(f"<pre style='white-space:pre-wrap'>{esc(text)}</pre>")
+    for i, (name, fig) in enumerate(figures):
+        parts.append(f"<h2>{esc(name)}</h2>")
+        parts.append(fig.to_html(full_html=False, include_plotlyjs=i == 0))
+    body = "\n".join(parts)
+    return f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{esc(title)}</title></head>\n<body>\n{body}\n</body></html>\n"
 
 
 # -- tables behind charts ---------------------------------------------------------------------------

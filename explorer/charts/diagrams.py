@@ -42,7 +42,7 @@ class _Diagram:
                 fillcolor="#f4f4f4",
             )
         )
-        self.notes.append(dict(x=x, y=y, text=symbol, showarrow=False, font=dict(size=18)))
+        self.notes.append(dict(x=x, y=y, text=symbol, showarrow=False, font=dict(size=18, color="black")))
 
     def arrow(self, x0: float, y0: float, x1: float, y1: float, colour: str = "#444") -> None:
         """From (x0, y0) to (x1, y1): give the points on the edges of what the arrow joins."""
@@ -89,23 +89,24 @@ class _Diagram:
         )
 
 
-def lstm_cell_diagram(v: dict[str, float]) -> go.Figure:
+def lstm_cell_diagram(v: dict[str, float], previous: str = "t-1") -> go.Figure:
     """The LSTM cell of the lecture with one unit's numbers at one step.
 
-    ``v`` holds f, i, g, o, c_prev, c, h_prev, h (floats from the trace)."""
+    ``v`` holds f, i, g, o, c_prev, c, h_prev, h (floats from the trace). ``previous`` names the step the
+    state comes from: ``"t-1"``, or ``"t+1"`` for a backward LSTM, which reads the tokens from the end."""
     d, r = _Diagram(), _Diagram.R
     top, gates, wire = 5.0, 2.2, 0.95
     # the cell state runs along the top: c_{t-1} -> x f -> + i*g -> c_t
-    d.box(1.0, top, f"c<sub>t-1</sub> = {v['c_prev']:.3f}", STATE_COLOUR, w=0.95)
+    d.box(1.0, top, f"c<sub>{previous}</sub> = {v['c_prev']:.3f}", STATE_COLOUR, w=0.95)
     d.op(3.5, top, "×")
     d.op(6.05, top, "+")
     d.box(11.45, top, f"c<sub>t</sub> = {v['c']:.3f}", STATE_COLOUR, w=0.85)
     d.arrow(1.95, top, 3.5 - r, top)
     d.arrow(3.5 + r, top, 6.05 - r, top)
     d.arrow(6.05 + r, top, 10.6, top)
-    d.label(3.65, top - 0.55, f"f·c<sub>t-1</sub> = {v['f'] * v['c_prev']:.3f}")
+    d.label(3.65, top - 0.55, f"f·c<sub>{previous}</sub> = {v['f'] * v['c_prev']:.3f}")
     # the four gates read [h_{t-1}, x_t] from below
-    d.box(1.0, 0.3, f"h<sub>t-1</sub> = {v['h_prev']:.3f}, x<sub>t</sub>", STATE_COLOUR, w=0.95)
+    d.box(1.0, 0.3, f"h<sub>{previous}</sub> = {v['h_prev']:.3f}, x<sub>t</sub>", STATE_COLOUR, w=0.95)
     d.line(1.0, 0.72, 1.0, wire)
     d.line(1.0, wire, 8.6, wire)
     d.box(3.5, gates, f"forget f<sub>t</sub><br>σ = {v['f']:.3f}", GATE_COLOUR)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import plotly.graph_objects as go
 
-from .base import _figure, _wrapped, esc, short
+from .base import MARK_COLOUR, _figure, _wrapped, esc, short
 
 # -- memory: which model still remembers the beginning ------------------------------------
 MODEL_COLOURS = {"rnn": "#d62728", "lstm": "#1f77b4", "gru": "#2ca02c", "transformer": "#9467bd", "bilstm": "#ff7f0e"}
@@ -39,9 +39,9 @@ def gradient_distance_chart(frames: dict[str, pd.DataFrame], cue_distance: int |
     shapes, notes = [], []
     if cue_distance is not None:
         shapes.append(dict(type="line", x0=cue_distance, x1=cue_distance, y0=0, y1=1, yref="paper",
-                           line=dict(color="#444", dash="dot", width=1.5)))
+                           line=dict(color=MARK_COLOUR, dash="dot", width=2)))
         notes.append(dict(x=cue_distance, y=1, yref="paper", text=" the beginning", showarrow=False,
-                          xanchor="left", yanchor="top", font=dict(size=13, color="#444")))
+                          xanchor="left", yanchor="top", font=dict(size=14, color=MARK_COLOUR)))
     return _figure(traces, 430, shapes=shapes, annotations=notes, legend=dict(orientation="h", y=1.12),
                    xaxis=dict(title_text="distance: tokens back from the prediction", autorange="reversed"),
                    yaxis=dict(title_text="gradient norm (log scale)", type="log", exponentformat="power"))
@@ -79,13 +79,16 @@ def power_chart(frames: dict[str, pd.DataFrame], w: float) -> go.Figure:
     """The lecture's w^n against a one-unit RNN's dh_t/dh_0 with tanh and with relu, log scale."""
     colours = {"tanh": "#1f77b4", "relu": "#d62728"}
     any_frame = next(iter(frames.values()))
-    traces = [dict(type="scatter", mode="lines", name=f"w^n = {w:g}^n", x=list(any_frame["step"]),
-                   y=_positive(any_frame["w_power"].abs()), line=dict(color="#444", dash="dash", width=2),
-                   hovertemplate="n = %{x}: |w^n| = %{y:.4e}<extra></extra>")]
-    for act, f in frames.items():
-        traces.append(dict(type="scatter", mode="lines", name=f"{act} RNN: |dh_n/dh_0|", x=list(f["step"]),
-                           y=_positive(f["gradient"].abs()), line=dict(color=colours.get(act, "#555"), width=2.5),
-                           hovertemplate="n = %{x}: %{y:.4e}<extra>" + act + "</extra>"))
+    # with relu (and positive states) the gradient is exactly w^n: the two lines coincide, so the relu
+    # line is drawn wide and first and the dashed w^n line last, on top of it
+    traces = [dict(type="scatter", mode="lines", name=f"{act} RNN: |dh_n/dh_0|", x=list(f["step"]),
+                   y=_positive(f["gradient"].abs()),
+                   line=dict(color=colours.get(act, "#555"), width=6 if act == "relu" else 2.5),
+                   hovertemplate="n = %{x}: %{y:.4e}<extra>" + act + "</extra>")
+              for act, f in sorted(frames.items(), key=lambda item: item[0] != "relu")]
+    traces.append(dict(type="scatter", mode="lines", name=f"w^n = {w:g}^n", x=list(any_frame["step"]),
+                       y=_positive(any_frame["w_power"].abs()), line=dict(color=MARK_COLOUR, dash="dash", width=2.5),
+                       hovertemplate="n = %{x}: |w^n| = %{y:.4e}<extra></extra>"))
     return _figure(traces, 380, legend=dict(orientation="h", y=1.15),
                    xaxis=dict(title_text="steps n"),
                    yaxis=dict(title_text="gradient factor (log scale)", type="log", exponentformat="power"))

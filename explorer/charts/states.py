@@ -13,6 +13,7 @@ import plotly.graph_objects as go
 from core import units as core_units
 
 from .base import (
+    CURSOR_COLOUR,
     GATE_SCALE,
     SIGNED_SCALE,
     _ax,
@@ -160,7 +161,7 @@ def state_heatmaps(
                     y1=1,
                     xref=f"x{_ax(r)}",
                     yref=f"y{_ax(r)} domain",
-                    line=dict(color="black", width=2),
+                    line=dict(color=CURSOR_COLOUR, width=3),
                     fillcolor="rgba(0,0,0,0)",
                 )
             )
@@ -274,7 +275,7 @@ def unit_lines(
                 y1=1,
                 xref="x",
                 yref="y domain",
-                line=dict(color="black", width=1.5, dash="dot"),
+                line=dict(color=CURSOR_COLOUR, width=2, dash="dot"),
             )
         )
     yr = dict(range=[-0.02, 1.02]) if scale == "gate" else dict(range=[-1.05, 1.05]) if scale == "tanh" else {}

@@ -5,7 +5,7 @@
     widgets.py    the frame (sentence, lecture examples), the trace of a page, the shared pickers
     url.py        controls in the URL: ``common.slider``, ``common.selectbox`` ... (read its docstring
                   before adding a control: every control that changes a view goes through it)
-    downloads.py  a chart with its CSV and HTML downloads, a CSV button
+    downloads.py  a chart with its CSV download, a CSV button, one HTML file of all a page's charts
 
 Safety rule of the whole app: text a user typed is shown only through ``st.text``, ``st.code``,
 widget values and ``st.dataframe`` cells, and in figures only after ``charts.esc``. It never
@@ -30,7 +30,7 @@ from .cache import (
     trace,
     word_probability,
 )
-from .downloads import PLOTLY_CONFIG, chart, csv_download
+from .downloads import PAGE_HTML_LABEL, PLOTLY_CONFIG, chart, csv_download, page_figures
 from .url import (
     checkbox,
     mark_drawn,
@@ -65,10 +65,11 @@ from .widgets import (
 )
 
 __all__ = [
-    "DEFAULT_SENTENCE", "EXAMPLES", "EXAMPLES_FILE", "LEFT_OUT", "MAX_CHARS", "PLOTLY_CONFIG", "ROOT",
-    "TRACE_ENTRIES", "TRACE_TTL", "UNIT_CHOICES", "WINDOW_FROM", "available", "chart", "contextual", "head_patterns", "checkbox", "csv_download",
-    "cursor_picker", "describe_model", "mark_drawn", "memory_result", "metrics", "model", "model_picker",
-    "models_dir", "multiselect", "num", "number_input", "page_trace", "pretrained_model", "pretrained_pieces", "pretrained_trace", "radio", "selectbox", "sentence",
+    "DEFAULT_SENTENCE", "EXAMPLES", "EXAMPLES_FILE", "LEFT_OUT", "MAX_CHARS", "PAGE_HTML_LABEL", "PLOTLY_CONFIG", "ROOT",
+    "TRACE_ENTRIES", "TRACE_TTL", "UNIT_CHOICES", "WINDOW_FROM", "available", "chart", "contextual", "head_patterns",
+    "checkbox", "csv_download", "cursor_picker", "describe_model", "mark_drawn", "memory_result", "metrics", "model",
+    "model_picker", "models_dir", "multiselect", "num", "number_input", "page_figures", "page_trace",
+    "pretrained_model", "pretrained_pieces", "pretrained_trace", "radio", "selectbox", "sentence",
     "sentence_frame", "show_token", "slider", "text_input", "toggle", "top_words", "trace", "truncation_warning",
     "units_picker", "url_scope", "window_picker", "word_probability",
 ]

@@ -23,8 +23,8 @@ Each wrapper takes the streamlit widget's own arguments (``help``, ``format_func
 - the start value is ``value`` / ``index`` / ``default`` as in streamlit (it may change
   with the data: the cursor's start is the sentence's last word).
 - ``where``: ``st`` (default; inside a ``with column:`` block too), ``st.sidebar`` or a column.
-- ``reset_on``: any value; when it changes between runs (say, the model), the control goes
-  back to its start value with a note (unit numbers mean nothing for another model).
+- ``reset_on``: the model (and direction) the choice belongs to; when it changes between runs,
+  the control goes back to its start value with a note (unit numbers mean nothing for another model).
 
 What happens:
 
@@ -42,8 +42,10 @@ What happens:
    link holds what its page uses. The sentence (``?sentence=``) is the frame's own.
 
 Tests: add your page's controls to ``SHARE_LINK_CONTROLS`` in tests/test_explorer_share_links.py
-(page -> {key: non-default value}); the test sets them, copies the URL into a fresh session,
-and checks the same controls and the same charts come back.
+(page -> {key: (widget kind, non-default value)}); the test sets them, copies the URL into a fresh
+session, and checks the same controls and the same charts come back. In AppTest, open a page as a
+link does: ``at.query_params.update(...)``, then ``at.switch_page("views/x.py")`` *before* the
+first ``at.run()`` (a first run on another page would drop this page's parameters, as it should).
 """
 
 from __future__ import annotations
@@ -123,7 +125,7 @@ def _settle(
     elif reset_on is not None and context_key in state and state[context_key] != reset_on:
         fixed, _ = fix(start)
         if state[key] != fixed:
-            note = f"“{label}”: back to {show(fixed)}, because the choice it had meant something only for the previous selection."
+            note = f"“{label}”: reset to {show(fixed)}: the earlier choice belonged to another model."
     else:
         value = state[key]
         fixed, why = fix(value)
@@ -311,14 +313,20 @@ def multiselect(
             return start, "is not a list"
         kept = list(dict.fromkeys(by_text[str(x)] for x in v if str(x) in by_text))
         why = None
+        if v and not kept:
+            return start, "has no choice among the options"
         if len(kept) < len(v):
             why = "has choices that are not among the options"
         if limit and len(kept) > limit:
             kept, why = kept[:limit], f"has more than {limit} choices"
         return kept, why
 
-    def show_list(v) -> str:
-        return show([by_text.get(str(x), x) for x in v]) if isinstance(v, (list, tuple)) else str(v)
+    def show_list(v) -> str:  # what the URL held is never repeated: unknown choices are only counted
+        if not isinstance(v, (list, tuple)):
+            return "a value"
+        known = [by_text[str(x)] for x in v if str(x) in by_text]
+        unknown = len(v) - len(known)
+        return show(known) + (f" and {unknown} unknown choice{'s' if unknown > 1 else ''}" if unknown else "")
 
     note = _settle(key, label, start, parse, fix, show_list, reset_on)
     return _draw("multiselect", where, key, note, lambda v: ",".join(str(x) for x in v), label, options, **kwargs)

@@ -23,7 +23,10 @@ st.markdown(
 - **Units** are the numbers of a hidden state (256 for the RNN, LSTM and GRU). The heatmaps show the units that change
   most from step to step (32 by default; choose more, or all); rows are the same units in every panel.
 - **Zoom** by dragging over a chart (double-click to reset); the camera icon saves a PNG. Under each chart,
-  *Data (CSV)* downloads the numbers and *Figure (HTML)* an interactive copy that opens offline.
+  *Data (CSV)* downloads the numbers; in the sidebar, *All charts of this page (HTML)* downloads an interactive
+  copy of every chart of the page in one file that opens offline.
+- **Share a view** by copying the address: it holds the page, the sentence and every control (model, units,
+  window, cursor, layer, head ...). A value that does not fit the sentence or the model is adjusted, with a note.
 - **The step cursor** picks one token; the outlined column marks it, and the cell below shows that step's numbers
   in the equations.
 - Up to **512 tokens** are analysed; longer text is cut and the page says so. Words outside the vocabulary become

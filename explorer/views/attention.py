@@ -57,8 +57,8 @@ common.chart(fig, "att_grid", lambda: charts.attention_grid_frame(tr, window), "
 
 st.subheader("3. One head in detail")
 c1, c2, c3 = st.columns([1, 1, 3])
-layer = c1.selectbox("Layer", list(range(L)), index=L - 1, key="att_layer")
-head = c2.selectbox("Head", list(range(HEADS)), key="att_head")
+layer = common.selectbox("Layer", list(range(L)), index=L - 1, key="att_layer", where=c1)
+head = common.selectbox("Head", list(range(HEADS)), key="att_head", where=c2)
 with c3:
     query = common.cursor_picker(tokens, key="att_query")
 common.show_token(query, tokens[query])
@@ -72,7 +72,7 @@ fig = charts.attention_head(tr, layer, head, head_window, query)
 common.chart(
     fig,
     "att_head",
-    lambda: charts.attention_grid_frame(tr, head_window).loc[lambda d: (d.layer == layer) & (d.head == head)],
+    lambda: charts.attention_head_frame(tr, layer, head, head_window),
     f"attention_layer{layer}_head{head}",
 )
 

@@ -75,4 +75,4 @@ h_t &= (1 - z_t)\,n_t + z_t\,h_{{t-1}}\\
         st.dataframe(rows, hide_index=True, height=250)
 
 
-gated.view(tr, PANELS, base + "hidden", "hidden state", "gru", cell)
+gated.view(tr, PANELS, base + "hidden", "hidden state", "gru", cell, model_id=NAME)

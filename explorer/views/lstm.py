@@ -24,10 +24,11 @@ h_t &= o_t \odot \tanh(c_t) &&\text{hidden state}
 name = common.model_picker(["lstm", "bilstm"], key="lstm_model")
 direction = "forward"
 if name == "bilstm":
-    direction = st.sidebar.radio(
+    direction = common.radio(
         "Direction",
         ["forward", "backward"],
         key="lstm_direction",
+        where=st.sidebar,
         horizontal=True,
         help="The bidirectional model has one LSTM reading left to right and one right to left.",
     )
@@ -48,7 +49,14 @@ v = {
     key: charts.values(tr, base + key)
     for key in ("forget_gate", "input_gate", "candidate", "output_gate", "cell", "hidden")
 }
-step_back = -1 if direction == "forward" else 1  # the backward LSTM's previous step is the next token
+# the step the state comes from: the token before, or for the backward LSTM (reading from the end) the token after
+step_back, PREV = (-1, "t-1") if direction == "forward" else (1, "t+1")
+if direction == "backward":
+    st.info(
+        "The backward LSTM reads the sentence from its last token to its first: its previous step is the next "
+        "token, so the equations read c_(t+1) and h_(t+1) where the forward LSTM has c_(t-1) and h_(t-1).",
+        icon="⬅️",
+    )
 
 
 def cell(t: int, unit: int, units: list[int]) -> None:
@@ -64,16 +72,18 @@ def cell(t: int, unit: int, units: list[int]) -> None:
         "c_prev": float(v["cell"][prev, unit]) if has_prev else 0.0,
         "h_prev": float(v["hidden"][prev, unit]) if has_prev else 0.0,
     }
-    fig = charts.lstm_cell_diagram(num)
+    fig = charts.lstm_cell_diagram(num, previous=PREV)
     common.chart(
         fig, "lstm_cell", lambda: pd.DataFrame([dict(position=t, unit=unit, **num)]), f"lstm_cell_step{t}_unit{unit}"
     )
     n = {k: common.num(x) for k, x in num.items()}
     left, right = st.columns([1, 1])
     with left:
-        st.markdown(f"Unit {unit} at step {t}" + ("; the first step starts from c = h = 0." if not has_prev else "."))
+        first = "; the first step starts from c = h = 0." if direction == "forward" else (
+            "; the backward LSTM starts here, at the last token, from c = h = 0.")
+        st.markdown(f"Unit {unit} at step {t}" + (first if not has_prev else "."))
         st.latex(rf"""\begin{{aligned}}
-c_t &= f_t\,c_{{t-1}} + i_t\,g_t\\
+c_t &= f_t\,c_{{{PREV}}} + i_t\,g_t\\
 &= {n["f"]}\times{n["c_prev"]} + {n["i"]}\times{n["g"]}\\
 &= {common.num(num["f"] * num["c_prev"])} + {common.num(num["i"] * num["g"])} = {n["c"]}\\[4pt]
 h_t &= o_t\,\tanh(c_t)\\
@@ -87,7 +97,7 @@ h_t &= o_t\,\tanh(c_t)\\
                 "f_t": v["forget_gate"][t, units],
                 "i_t": v["input_gate"][t, units],
                 "g_t": v["candidate"][t, units],
-                "c_t-1": v["cell"][prev, units] if has_prev else 0.0,
+                f"c_{PREV}": v["cell"][prev, units] if has_prev else 0.0,
                 "c_t": v["cell"][t, units],
                 "o_t": v["output_gate"][t, units],
                 "h_t": v["hidden"][t, units],
@@ -96,4 +106,4 @@ h_t &= o_t\,\tanh(c_t)\\
         st.dataframe(rows, hide_index=True, height=250)
 
 
-gated.view(tr, PANELS, base + "cell", "cell state", "lstm", cell)
+gated.view(tr, PANELS, base + "cell", "cell state", "lstm", cell, model_id=f"{name} {direction}")

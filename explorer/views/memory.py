@@ -36,13 +36,13 @@ prompt = " ".join(tokens)
 names = [n for n in LANGUAGE_MODELS if n in common.available()]
 c1, c2, c3 = st.columns([2, 1, 2])
 with c1:
-    filler = st.slider("Filler words inserted after the first sentence", 0, 450, 50, step=5, key="memory_filler",
+    filler = common.slider("Filler words inserted after the first sentence", 0, 450, 50, step=5, key="memory_filler",
                        help="Held-out corpus text that names no country, language or city.")
 with c2:
-    word = st.text_input("The word that should come next", "arabic", key="memory_word", max_chars=40,
+    word = common.text_input("The word that should come next", "arabic", key="memory_word", max_chars=40,
                          help="The right answer for the lecture's example is arabic.").strip().lower() or "arabic"
 with c3:
-    chosen = st.multiselect("Models", names, default=names, key="memory_models",  # short labels: all four fit
+    chosen = common.multiselect("Models", names, default=names, key="memory_models",  # short labels: all four fit
                             format_func=lambda n: SHORT_NAMES.get(n, n))
 models = [n for n in chosen if common.model(n) is not None]
 if not models:
@@ -56,10 +56,8 @@ if model.vocab.index(word) == model.vocab.stoi["<unk>"]:
 if filler > typed.cap - len(tokens):
     filler = typed.cap - len(tokens)
     st.warning(f"Only {filler} filler words fit: the models read at most {typed.cap} tokens.", icon="✂️")
-text = memory.insert_filler(prompt, filler)
-long_tokens = text.split()
-head = tokens.index(".") + 1 if "." in tokens[:-1] else max(1, len(tokens) // 2)
-beginning = len(long_tokens) - head  # distance from the prediction back to the last word of the first part
+filled = memory.with_filler(prompt, filler)  # core's one rule: where the filler goes, and how far back the cue is
+text, long_tokens, beginning = filled.text, filled.tokens, filled.cue_distance
 with st.expander(f"The sentence the models read: {len(long_tokens)} tokens, {filler} of them filler"):
     st.text(text)
 
@@ -104,9 +102,9 @@ st.markdown(
 )
 c1, c2, c3 = st.columns([2, 2, 1])
 with c1:
-    w = st.slider("Recurrent weight w", 0.05, 2.5, 0.5, step=0.05, key="memory_w")
+    w = common.slider("Recurrent weight w", 0.05, 2.5, 0.5, step=0.05, key="memory_w")
 with c2:
-    n = st.slider("Steps n", 1, 200, 50, key="memory_n")
+    n = common.slider("Steps n", 1, 200, 50, key="memory_n")
 with c3:
     st.metric("w^n", f"{memory.lecture_power(w, n):.4g}")
 scalar = {act: memory.scalar_rnn(w, n, act) for act in ("tanh", "relu")}
@@ -117,7 +115,7 @@ st.text(memory.read_power(w, n, scalar["tanh"], scalar["relu"]))
 # 5. Jacobians through the real models, on demand --------------------------------------------------------
 st.subheader("5. The same product inside the real models")
 recurrent = [m for m in models if m != "transformer"]
-if st.toggle("Compute dh_T/dh_s through the real RNN, LSTM and GRU", key="memory_jacobian") and recurrent:
+if common.toggle("Compute dh_T/dh_s through the real RNN, LSTM and GRU", key="memory_jacobian") and recurrent:
     longest = min(len(long_tokens) - 1, 200)
     upto = tuple(d for d in (1, 2, 3, 5, 7, 10, 15, 20, 30, 40, 50, 70, 100, 150, 200) if d <= longest)
     jac = {m: common.memory_result("jacobian", m, text, fillers=upto) for m in recurrent}
