@@ -6,8 +6,9 @@ The target is f = log p(word) read at ``target_position``:
 
 * next-word models (rnn, lstm, gru, transformer): the output at position t
   predicts token t+1, so only tokens 0..t are inputs and get a row. The word
-  defaults to the token that actually follows t, or, at the end of the text,
-  to the model's top guess (special tokens such as ``<unk>`` left out).
+  defaults to the token that actually follows t, or, at the end of the text
+  or before a blank ``___``, to the model's top guess (special tokens such
+  as ``<unk>`` left out).
 * the bidirectional model (bilstm): its output at t fills the word at t, so
   the target is a blank ``___`` (the first one by default) and every token of
   the text is an input. The word defaults to its top guess for the blank.
@@ -240,7 +241,7 @@ def saliency(model: WordModel, text: str, target_position: int = -1, word: str |
         logp_all = _log_p(model, xg[None], t)[0]  # (V,)
         if word is not None:
             index, source = _word_index(model, word), "given"
-        elif model.config.task == "next_word" and t + 1 < len(enc.ids):
+        elif model.config.task == "next_word" and t + 1 < len(enc.ids) and enc.ids[t + 1] != model.vocab.stoi[BLANK]:
             index, source = enc.ids[t + 1], "next token"
         else:
             ranked = logp_all.detach().clone()

@@ -111,3 +111,34 @@ def compare(models: Sequence[WordModel | str], text_a: str, text_b: str, cap: in
     frame.attrs.update(models=summary, tokens_a=list(enc_a.tokens), tokens_b=list(enc_b.tokens),
                        bag_of_words_embedding=models[0].name, truncated=enc_a.truncated or enc_b.truncated)
     return frame
+
+
+GATES = {"lstm": ("forget_gate", "input_gate", "candidate", "output_gate", "cell", "hidden"),
+         "gru": ("reset_gate", "update_gate", "candidate", "hidden")}
+
+
+def gate_difference(model: WordModel, text_a: str, text_b: str, position: int, n: int = 24,
+                    cap: int = DEFAULT_CAP) -> pd.DataFrame:
+    """Every gate and state of a recurrent model's last layer at ``position`` for both texts, side by side.
+
+    Keeps the ``n`` units whose values differ most between the two texts
+    (largest sum of |a - b| over the gates and states). Columns: ``gate``,
+    ``unit``, ``a``, ``b``, ``difference`` (a - b); units in that order.
+    """
+    arch = model.config.arch
+    if arch not in GATES:
+        raise ValueError(f"gate_difference takes an lstm or gru, got {model.name}")
+    enc_a, enc_b = encode(text_a, model.vocab, cap), encode(text_b, model.vocab, cap)
+    limit = min(len(enc_a.ids), len(enc_b.ids))
+    if not 0 <= position < limit:
+        raise ValueError(f"position {position} is outside the shorter text's {limit} tokens")
+    prefix = f"layers.{model.config.num_layers - 1}.forward."
+    with torch.no_grad():
+        va = model.trace_embeddings(model.embedding(torch.tensor(list(enc_a.ids))))
+        vb = model.trace_embeddings(model.embedding(torch.tensor(list(enc_b.ids))))
+    a = torch.stack([va[prefix + g][position] for g in GATES[arch]]).double()  # (G, H)
+    b = torch.stack([vb[prefix + g][position] for g in GATES[arch]]).double()
+    units = torch.argsort((a - b).abs().sum(0), descending=True, stable=True)[: max(1, n)]
+    rows = [{"gate": g, "unit": int(u), "a": float(a[i, u]), "b": float(b[i, u]), "difference": float(a[i, u] - b[i, u])}
+            for i, g in enumerate(GATES[arch]) for u in units]
+    return pd.DataFrame(rows)

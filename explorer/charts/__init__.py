@@ -10,6 +10,7 @@ One module per kind of chart; every public name is also here, so pages write
     attention.py  every head, one head, one query's weights, weights times values
     diagrams.py   the LSTM and GRU cells with one step's numbers
     memory.py     which model still remembers the beginning
+    saliency.py   the sentence coloured by saliency, the surprisal strip, top guesses, two sentences compared
 
 Pure functions: no streamlit here, so a notebook can draw the same figures; no
 numerics either beyond picking what to draw (the numbers come from core).
@@ -68,6 +69,15 @@ from .memory import (
     recall_chart,
     recall_frame,
 )
+from .saliency import (
+    Row,
+    distance_chart,
+    gates_side_by_side,
+    guesses_bars,
+    saliency_frame,
+    saliency_text,
+    surprisal_strip,
+)
 from .states import (
     Panel,
     lines_frame,
@@ -83,6 +93,8 @@ from .states import (
 from .words import blank_fill_bars, blank_fill_frame, top_words_bars, top_words_frame
 
 __all__ = [
+    "Row", "distance_chart", "gates_side_by_side", "guesses_bars", "saliency_frame", "saliency_text",
+    "surprisal_strip",
     "FONT", "GATE_SCALE", "HOVER_LINE", "LABEL_CHARS", "MAX_TICKS", "MODEL_COLOURS", "SIGNED_SCALE",
     "UNKNOWN_COLOUR", "WEIGHT_SCALE", "Panel", "TokenAxis", "attention_grid", "attention_grid_frame",
     "attention_head", "attention_shape", "blank_fill_bars", "blank_fill_frame", "esc", "figure_html",
