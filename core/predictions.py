@@ -16,13 +16,16 @@ asked, each comes with a label saying what it is (``SPECIAL_LABELS``).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Sequence
 
 import pandas as pd
 import torch
 from torch import Tensor
 
-from .text import BLANK, DEFAULT_CAP, NUM, PAD, SPECIALS, UNK, Vocab, encode
+from .text import BLANK, DEFAULT_CAP, NUM, PAD, SPECIALS, UNK, Vocab, encode, tokenize
+
+BLANK_TOKEN = "___"  # how a blank reads in a tokenized sentence (``<blank>`` is its vocabulary entry)
 
 if TYPE_CHECKING:
     from .models import WordModel
@@ -134,3 +137,64 @@ def score(model: "WordModel", text: str, specials: bool = False, cap: int = DEFA
         specials_ranked=specials,
     )
     return frame
+
+
+@dataclass(frozen=True)
+class Target:
+    """The word a sentence asks the models to predict, and the words they read before it."""
+
+    prompt: tuple[str, ...]  # the tokens read before the target
+    word: str | None  # the vocabulary word to predict; None when the sentence has no natural target
+    reason: str  # where the word came from, in words (user text only inside repr quotes)
+    problem: str | None  # why there is no target, when word is None
+
+
+def _is_word(token: str) -> bool:
+    return any(ch.isalnum() for ch in token)
+
+
+def natural_target(tokens: Sequence[str], vocab: Vocab, blank_word: str = "") -> Target:
+    """The target a sentence gives, for measurements that need one (the Memory page).
+
+    * With a blank ``___``: the models read the words before the first blank,
+      and the target is ``blank_word``, the word the reader says belongs there.
+    * Without a blank: the target is the sentence's last word (punctuation at
+      the end is not a word and is dropped), read after the words before it.
+
+    No target (``word`` None, ``problem`` says why) when there is nothing
+    before it, when the blank's word is not given or not one word, or when the
+    word is not in the vocabulary or is a number (the models could only
+    predict ``<unk>`` or ``<num>``, not that word).
+    """
+    tokens = list(tokens)
+    blank_word = blank_word.strip()
+    if BLANK_TOKEN in tokens:
+        prompt = tokens[: tokens.index(BLANK_TOKEN)]
+        if not prompt:
+            return Target((), None, "", "The blank is the first word: there is nothing before it to remember.")
+        if not blank_word:
+            return Target(tuple(prompt), None, "", "The sentence has a blank ___: type the word that belongs in it, "
+                          "and the models are measured on predicting that word after the words before the blank.")
+        typed = tokenize(blank_word).tokens
+        if len(typed) != 1:
+            return Target(tuple(prompt), None, "", f"The word for the blank must be one word; {blank_word[:40]!r} "
+                          f"is {len(typed)} tokens.")
+        word, reason = typed[0], f"the word you gave for the blank at position {len(prompt)}"
+    else:
+        words = list(tokens)
+        while words and not _is_word(words[-1]):
+            words.pop()
+        if len(words) < 2:
+            return Target((), None, "", "The sentence needs at least two words: the models read the words before "
+                          "its last word and are measured on predicting that last word.")
+        prompt, word = words[:-1], words[-1]
+        dropped = len(tokens) - len(words)
+        reason = f"the last word of your sentence (position {len(prompt)})" + (
+            "; the punctuation after it is not a word" if dropped else "")
+    index = vocab.index(word)
+    if vocab.itos[index] != word:
+        what = "a number" if vocab.itos[index] == NUM else "not among the models' 8,000 words"
+        return Target(tuple(prompt), None, "", f"The target word {word[:40]!r} is {what}: the models could only "
+                      f"predict {vocab.itos[index]} ({SPECIAL_LABELS[vocab.itos[index]]}), not that word. End the "
+                      "sentence with another word, or use a blank ___ and type a word for it.")
+    return Target(tuple(prompt), word, reason, None)

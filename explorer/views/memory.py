@@ -6,6 +6,7 @@ the charts are computed from those numbers (core.memory.read_*).
 import streamlit as st
 
 from core import memory
+from core.predictions import natural_target
 from core.text import tokenize
 from explorer import charts, common
 
@@ -24,34 +25,36 @@ st.markdown(
 typed = tokenize(common.sentence())
 if typed.truncated:
     common.truncation_warning(typed.total, len(typed), typed.cap)
-tokens = list(typed.tokens)
-if "___" in tokens:  # the blank is where the models predict: read up to it
-    tokens = tokens[: tokens.index("___")]
-if not tokens:
-    st.info("Type a sentence in the sidebar (or pick the lecture's Middle East example): the models predict the word "
-            "that follows it, or the word in its first blank ___.", icon="✍️")
+if not typed.tokens:
+    st.info("Type a sentence in the sidebar (or pick the lecture's Middle East example): the models are measured "
+            "on predicting its last word, or the word you give for its blank ___.", icon="✍️")
     st.stop()
-prompt = " ".join(tokens)
 
 names = [n for n in LANGUAGE_MODELS if n in common.available()]
 c1, c2, c3 = st.columns([2, 1, 2])
 with c1:
-    filler = st.slider("Filler words inserted after the first sentence", 0, 450, 50, step=5, key="memory_filler",
-                       help="Held-out corpus text that names no country, language or city.")
+    filler = common.slider("Filler words inserted after the first sentence", 0, 450, 50, step=5, key="memory_filler",
+                           help="Held-out corpus text that names no country, language or city.")
 with c2:
-    word = st.text_input("The word that should come next", "arabic", key="memory_word", max_chars=40,
-                         help="The right answer for the lecture's example is arabic.").strip().lower() or "arabic"
+    blank_word = ""
+    if "___" in typed.tokens:
+        blank_word = common.text_input("The word for the blank ___", key="memory_word", max_chars=40,
+                                       help="The models are measured on predicting this word at the blank.")
 with c3:
-    chosen = st.multiselect("Models", names, default=names, key="memory_models",  # short labels: all four fit
-                            format_func=lambda n: SHORT_NAMES.get(n, n))
+    chosen = common.multiselect("Models", names, default=names, key="memory_models",  # short labels: all four fit
+                                format_func=lambda n: SHORT_NAMES.get(n, n))
 models = [n for n in chosen if common.model(n) is not None]
 if not models:
     st.info("Choose at least one model that loads.", icon="ℹ️")
     st.stop()
-model = common.model(models[0])
-if model.vocab.index(word) == model.vocab.stoi["<unk>"]:
-    st.warning("This word is not in the models' vocabulary, so every model sees it as <unk>:", icon="⚠️")
-    st.code(word, language=None)
+target = natural_target(typed.tokens, common.model(models[0]).vocab, blank_word)
+if target.word is None:  # no charts about a word the sentence does not give
+    st.info("This sentence gives no word to measure memory on:", icon="ℹ️")
+    st.text(target.problem)  # may quote the user's word: literal text only
+    st.stop()
+word, tokens = target.word, list(target.prompt)
+prompt = " ".join(tokens)
+st.text(f"Target word: {word!r}, {target.reason}; the models read the {len(tokens)} tokens before it.")
 
 if filler > typed.cap - len(tokens):
     filler = typed.cap - len(tokens)
@@ -104,9 +107,9 @@ st.markdown(
 )
 c1, c2, c3 = st.columns([2, 2, 1])
 with c1:
-    w = st.slider("Recurrent weight w", 0.05, 2.5, 0.5, step=0.05, key="memory_w")
+    w = common.slider("Recurrent weight w", 0.05, 2.5, 0.5, step=0.05, key="memory_w")
 with c2:
-    n = st.slider("Steps n", 1, 200, 50, key="memory_n")
+    n = common.slider("Steps n", 1, 200, 50, key="memory_n")
 with c3:
     st.metric("w^n", f"{memory.lecture_power(w, n):.4g}")
 scalar = {act: memory.scalar_rnn(w, n, act) for act in ("tanh", "relu")}
@@ -117,7 +120,7 @@ st.text(memory.read_power(w, n, scalar["tanh"], scalar["relu"]))
 # 5. Jacobians through the real models, on demand --------------------------------------------------------
 st.subheader("5. The same product inside the real models")
 recurrent = [m for m in models if m != "transformer"]
-if st.toggle("Compute dh_T/dh_s through the real RNN, LSTM and GRU", key="memory_jacobian") and recurrent:
+if common.toggle("Compute dh_T/dh_s through the real RNN, LSTM and GRU", key="memory_jacobian") and recurrent:
     longest = min(len(long_tokens) - 1, 200)
     upto = tuple(d for d in (1, 2, 3, 5, 7, 10, 15, 20, 30, 40, 50, 70, 100, 150, 200) if d <= longest)
     jac = {m: common.memory_result("jacobian", m, text, fillers=upto) for m in recurrent}
