@@ -74,8 +74,8 @@ def test_saliency_page_on_hostile_input(label):
 def test_saliency_page_escapes_every_token_and_the_word_box():
     at = open_page("saliency", "the <b>cat</b> & [x](javascript:alert(1)) sat on the mat", sal_word="**bold**")
     assert_safe(at, ["**bold**"])
-    # the word box's payload is not a vocabulary word: each model says so, as literal text
-    assert any("not in the models' vocabulary" in t.value for t in at.text)
+    # the word box's payload is not one word: each model says so, as literal text
+    assert sum("the target word must be one word" in t.value for t in at.text) == 4
     at = open_page("saliency", "the <b>cat</b> & sat on the mat")
     fig = figures(at)[0]
     assert "&lt;" in fig and "&amp;" in fig and "<b>cat" not in fig
@@ -97,8 +97,8 @@ def test_saliency_page_300_tokens_wraps_into_lines():
     assert not at.exception
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
     ys = {y for t in spec["data"] for y in (t.get("y") or [])}
-    assert len(ys) >= 5 * 15  # five rows of text, each wrapped over many lines
-    assert spec["layout"]["height"] > 1500
+    assert len(ys) >= 4 * 12  # four rows of text (no blank: no bidirectional row), each wrapped over 12+ lines
+    assert spec["layout"]["height"] > 1200
 
 
 @pytest.mark.parametrize("a, b", [("", "the food"), ("a" * 2000, EMOJI_RTL_CONTROL), (PAYLOADS[0], PAYLOADS[2]),
@@ -132,7 +132,8 @@ def test_next_word_pages_show_surprisal_and_guesses_without_specials(page, model
     assert guesses and "&lt;unk&gt;" not in guesses[-1] and "&lt;num&gt;" not in guesses[-1]
     prefix = {"rnn": "rnn", "lstm": "lstm", "gru": "gru", "attention": "att"}[page]
     at = open_page(page, "I grew up in zxqvia and 1,200 people speak fluent", **{f"{prefix}_specials": "true"})
-    assert any("a word outside the vocabulary" in f or "any number" in f for f in figures(at))
+    assert at.toggle(key=f"{prefix}_specials").value is True
+    assert any("It is shown among the guesses below, labelled." in s for s in shown_strings(at))
 
 
 # -- the Memory page's target word --------------------------------------------------------------------------------
