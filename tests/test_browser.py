@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 
-from core.text import tokenize
 from tests import app_models
 
 pytestmark = pytest.mark.browser
@@ -38,7 +37,7 @@ PAGES = {  # url path -> charts the page draws at least
     "gru": 4,
     "bidirectional": 4,
     "attention": 5,
-    "memory": 4,
+    "memory": 2,  # recall and w^n; a sentence ending in a blank gives no target word for the other three
     "about": 0,
 }
 PAYLOAD = (
@@ -220,13 +219,9 @@ def check_payload_literal(visit: Visit, path: str) -> None:
     assert injected == {"img": 0, "script": 0, "jsLink": 0, "bold": 0}, f"{path}: {injected}"
     if path == "tokens":
         assert PAYLOAD in page.locator("[data-testid='stCode']").first.inner_text(), "shown literally as text"
-    if path == "memory":  # its axes are distances, not tokens: the sentence it reads is shown as plain text
-        tokens = list(tokenize(PAYLOAD).tokens)
-        tokens = tokens[: tokens.index("___")]
-        head = tokens.index(".") + 1  # the page inserts its filler after the first sentence
-        halves = (" ".join(tokens[:head]), " ".join(tokens[head:]))
+    if path == "memory":  # the payload ends in a blank with no word given: explained as plain text, no charts on it
         texts = page.locator("[data-testid='stText']").evaluate_all("els => els.map(e => e.textContent)")
-        assert any(all(h in t for h in halves) for t in texts), f"memory: the payload's tokens shown literally: {texts}"
+        assert any("type the word that belongs in it" in t for t in texts), f"memory: {texts}"
     elif PAGES[path]:
         ticks = page.locator(".js-plotly-plot .xtick text").evaluate_all("els => els.map(e => e.textContent)")
         shown = {t.rstrip("?") for t in ticks}  # an unknown word's label ends in "?"

@@ -51,40 +51,41 @@ target = natural_target(typed.tokens, common.model(models[0]).vocab, blank_word)
 if target.word is None:  # no charts about a word the sentence does not give
     st.info("This sentence gives no word to measure memory on:", icon="ℹ️")
     st.text(target.problem)  # may quote the user's word: literal text only
-    st.stop()
-word, tokens = target.word, list(target.prompt)
-prompt = " ".join(tokens)
-st.text(f"Target word: {word!r}, {target.reason}; the models read the {len(tokens)} tokens before it.")
+    st.caption("Sections 1, 2 and 5 measure your sentence and need its target word; 3 and 4 do not.")
+else:
+    word, tokens = target.word, list(target.prompt)
+    prompt = " ".join(tokens)
+    st.text(f"Target word: {word!r}, {target.reason}; the models read the {len(tokens)} tokens before it.")
 
-if filler > typed.cap - len(tokens):
-    filler = typed.cap - len(tokens)
-    st.warning(f"Only {filler} filler words fit: the models read at most {typed.cap} tokens.", icon="✂️")
-text = memory.insert_filler(prompt, filler)
-long_tokens = text.split()
-head = tokens.index(".") + 1 if "." in tokens[:-1] else max(1, len(tokens) // 2)
-beginning = len(long_tokens) - head  # distance from the prediction back to the last word of the first part
-with st.expander(f"The sentence the models read: {len(long_tokens)} tokens, {filler} of them filler"):
-    st.text(text)
+    if filler > typed.cap - len(tokens):
+        filler = typed.cap - len(tokens)
+        st.warning(f"Only {filler} filler words fit: the models read at most {typed.cap} tokens.", icon="✂️")
+    text = memory.insert_filler(prompt, filler)
+    long_tokens = text.split()
+    head = tokens.index(".") + 1 if "." in tokens[:-1] else max(1, len(tokens) // 2)
+    beginning = len(long_tokens) - head  # distance from the prediction back to the last word of the first part
+    with st.expander(f"The sentence the models read: {len(long_tokens)} tokens, {filler} of them filler"):
+        st.text(text)
 
-# 1. gradients -----------------------------------------------------------------------------------------
-st.subheader("1. How much can each earlier word still move the prediction?")
-st.markdown(
-    "For the next word after the sentence, the norm of the gradient of its log-probability with respect to each "
-    "earlier word's embedding, on a log scale: the lecture's vanishing gradient, measured. Far left is the "
-    "beginning of the sentence."
-)
-grads = {n: common.memory_result("gradient", n, text, word) for n in models}
-fig = charts.gradient_distance_chart(grads, cue_distance=beginning)
-common.chart(fig, "memory_gradient", lambda: charts.stacked_frame(grads), "memory_gradient_by_distance")
-st.text(memory.read_gradients(grads, far=beginning))
+    # 1. gradients -----------------------------------------------------------------------------------------
+    st.subheader("1. How much can each earlier word still move the prediction?")
+    st.markdown(
+        "For the next word after the sentence, the norm of the gradient of its log-probability with respect to each "
+        "earlier word's embedding, on a log scale: the lecture's vanishing gradient, measured. Far left is the "
+        "beginning of the sentence."
+    )
+    grads = {n: common.memory_result("gradient", n, text, word) for n in models}
+    fig = charts.gradient_distance_chart(grads, cue_distance=beginning)
+    common.chart(fig, "memory_gradient", lambda: charts.stacked_frame(grads), "memory_gradient_by_distance")
+    st.text(memory.read_gradients(grads, far=beginning))
 
-# 2. probability as the filler grows -------------------------------------------------------------------
-st.subheader("2. The right word as the filler grows")
-fillers = tuple(sorted({f for f in FILLERS if f <= typed.cap - len(tokens)} | {filler}))
-probs = {n: common.memory_result("probability", n, prompt, word, fillers) for n in models}
-fig = charts.probability_filler_chart(probs, word)
-common.chart(fig, "memory_probability", lambda: charts.stacked_frame(probs), "memory_probability_by_filler")
-st.text(memory.read_probability(probs, word))
+    # 2. probability as the filler grows -------------------------------------------------------------------
+    st.subheader("2. The right word as the filler grows")
+    fillers = tuple(sorted({f for f in FILLERS if f <= typed.cap - len(tokens)} | {filler}))
+    probs = {n: common.memory_result("probability", n, prompt, word, fillers) for n in models}
+    fig = charts.probability_filler_chart(probs, word)
+    common.chart(fig, "memory_probability", lambda: charts.stacked_frame(probs), "memory_probability_by_filler")
+    st.text(memory.read_probability(probs, word))
 
 # 3. recall on held-out probes ---------------------------------------------------------------------------
 st.subheader("3. Recall on held-out probes (measured after training)")
@@ -120,7 +121,9 @@ st.text(memory.read_power(w, n, scalar["tanh"], scalar["relu"]))
 # 5. Jacobians through the real models, on demand --------------------------------------------------------
 st.subheader("5. The same product inside the real models")
 recurrent = [m for m in models if m != "transformer"]
-if common.toggle("Compute dh_T/dh_s through the real RNN, LSTM and GRU", key="memory_jacobian") and recurrent:
+if target.word is None:
+    st.caption("Needs a sentence with a target word (see the top of the page).")
+elif common.toggle("Compute dh_T/dh_s through the real RNN, LSTM and GRU", key="memory_jacobian") and recurrent:
     longest = min(len(long_tokens) - 1, 200)
     upto = tuple(d for d in (1, 2, 3, 5, 7, 10, 15, 20, 30, 40, 50, 70, 100, 150, 200) if d <= longest)
     jac = {m: common.memory_result("jacobian", m, text, fillers=upto) for m in recurrent}
