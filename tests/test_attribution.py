@@ -221,3 +221,38 @@ def test_fixed_rule_reports_its_gap_on_the_rnn(shipped):
     assert a["rule"] == "uniform" and a["n_steps"] == 16 and a["cap_reached"] is False
     assert math.isclose(a["convergence_delta"], frame["score"].sum() - (a["log_p"] - a["log_p_baseline"]), abs_tol=1e-4)
     assert a["completeness_gap"] > 0.01
+
+
+# -- held-out long-range probes: does the cue word carry the prediction? ----------------------------------------
+def cue_in_top3(model, family_probes) -> float:
+    """Share of probes whose cue word is among the three highest grad_x_input scores for the answer."""
+    hits = 0
+    for p in family_probes:
+        frame = attribution.saliency(model, " ".join(p.prompt), word=p.answer, method="grad_x_input")
+        hits += p.cue_position in set(frame.nlargest(3, "score")["position"])
+    return hits / len(family_probes)
+
+
+@pytest.fixture(scope="module")
+def long_range_probes():
+    """Held-out pairs (country and the lecture's region families: the cue is a place), 50 filler words."""
+    return [p for p in probes.heldout_set(distances=(50,), per_family=50) if p.family in ("country", "lecture")]
+
+
+@pytest.mark.xfail(strict=True, reason="measured 0.67 for the shipped LSTM (README): it answers with p > 0.99 on "
+                                       "most probes, where log p is flat and the gradient's sign is noise")
+def test_lstm_cue_word_among_top3_in_80_percent_of_probes(shipped, long_range_probes):
+    if "lstm" not in shipped:
+        pytest.skip("the shipped lstm is not present")
+    assert cue_in_top3(shipped["lstm"], long_range_probes) >= 0.8
+
+
+def test_cue_word_figures_are_measured_and_ordered(shipped, long_range_probes):
+    """The measured figures the README reports: the LSTM finds the cue far more often than the RNN."""
+    if not {"lstm", "rnn"} <= set(shipped):
+        pytest.skip("the shipped lstm and rnn are needed")
+    lstm = cue_in_top3(shipped["lstm"], long_range_probes)
+    rnn = cue_in_top3(shipped["rnn"], long_range_probes)
+    print(f"cue word in the top 3 grad_x_input scores: LSTM {lstm:.2f}, RNN {rnn:.2f} "
+          f"({len(long_range_probes)} held-out probes, 50 filler words)")
+    assert lstm >= 0.5 and rnn <= 0.1 and lstm > rnn
