@@ -21,7 +21,7 @@ METHOD_NAMES = {
 st.title("Saliency: which words does a prediction rest on?")
 st.markdown(
     "Pick a word the models should predict. For every earlier word, the score says how much the model's "
-    "log-probability of that word depends on it: **gradient × input** (signed: blue pushes the prediction up, red "
+    "log-probability of that word depends on it: **gradient × input** (signed: red pushes the prediction up, blue "
     "pushes it down, to first order), the **gradient**'s size alone (what the word *could* change), or "
     "**integrated gradients** (signed, and the scores add up to the change in log-probability from an all-zero "
     "input). Each row is normalised to its own largest score; hover for the raw value."
