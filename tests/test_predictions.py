@@ -150,3 +150,13 @@ def test_compare_different_lengths_and_bad_input():
         core.compare([model], "", "the food")
     with pytest.raises(ValueError, match="at least one model"):
         core.compare([], "a", "b")
+
+
+def test_bag_of_words_is_exactly_order_free_even_where_float_sums_are_not():
+    """(1e16 + 1) - 1e16 is 0 but (1e16 - 1e16) + 1 is 1: the baseline must not depend on the order it reads."""
+    vocab = Vocab(["big", "one", "minus"])
+    table = torch.zeros(len(vocab), 1, dtype=torch.float64)
+    table[vocab.stoi["big"]], table[vocab.stoi["one"]], table[vocab.stoi["minus"]] = 1e16, 1.0, -1e16
+    a = comparison.bag_of_words(table, encode("big one minus", vocab).ids)
+    b = comparison.bag_of_words(table, encode("big minus one", vocab).ids)
+    assert float(a[-1, 0]) == float(b[-1, 0])
