@@ -38,6 +38,7 @@ Gradients are taken with ``torch.autograd.grad`` with respect to the input
 embeddings only (leaves of our own), so a shared, cached model is never
 changed and no parameter's ``.grad`` is touched.
 """
+
 from __future__ import annotations
 
 import copy
@@ -76,8 +77,10 @@ def _word_index(model: WordModel, word: str) -> int:
         raise ValueError(f"the target word must be one word; {word[:60]!r} is {len(toks)} tokens")
     index = vocab.index(toks[0])
     if index == vocab.stoi[UNK]:
-        raise ValueError(f"{toks[0][:60]!r} is not in the models' vocabulary (8,000 words); the model could only "
-                         "score it as <unk>, any rare word")
+        raise ValueError(
+            f"{toks[0][:60]!r} is not in the models' vocabulary (8,000 words); the model could only "
+            "score it as <unk>, any rare word"
+        )
     return index
 
 
@@ -94,8 +97,10 @@ def _target(model: WordModel, ids: Sequence[int], tokens: Sequence[str], target_
         raise ValueError(f"{model.name} fills a blank from both sides: put ___ where the word should go")
     t = blanks[0] if target_position == -1 else target_position % T
     if t not in blanks:
-        raise ValueError(f"{model.name} fills blanks: target_position {target_position} is the token "
-                         f"{tokens[t][:40]!r}, not a blank ___ (blanks are at {blanks[:10]})")
+        raise ValueError(
+            f"{model.name} fills blanks: target_position {target_position} is the token "
+            f"{tokens[t][:40]!r}, not a blank ___ (blanks are at {blanks[:10]})"
+        )
     return t, T
 
 
@@ -108,7 +113,9 @@ def _log_p(model: WordModel, x: Tensor, t: int) -> Tensor:
 def _baseline(model: WordModel, x: Tensor, baselines: str | Tensor) -> Tensor:
     if isinstance(baselines, Tensor):
         if baselines.shape != x.shape:
-            raise ValueError(f"a baseline tensor must have the input's shape {tuple(x.shape)}, got {tuple(baselines.shape)}")
+            raise ValueError(
+                f"a baseline tensor must have the input's shape {tuple(x.shape)}, got {tuple(baselines.shape)}"
+            )
         return baselines.to(x.dtype)
     if baselines == "zero":
         return torch.zeros_like(x)
@@ -131,8 +138,12 @@ class _Path:
     def value(self, alphas: Tensor) -> Tensor:
         """f at each alpha: (n,)."""
         with torch.no_grad():
-            return torch.cat([_log_p(self.model, self._points(alphas[i : i + self.batch]), self.t)[:, self.word]
-                              for i in range(0, len(alphas), self.batch)])
+            return torch.cat(
+                [
+                    _log_p(self.model, self._points(alphas[i : i + self.batch]), self.t)[:, self.word]
+                    for i in range(0, len(alphas), self.batch)
+                ]
+            )
 
     def terms(self, alphas: Tensor) -> Tensor:
         """(x - x')_s . df/dx_s at each alpha, per token: (n, T)."""
@@ -150,8 +161,7 @@ class _Path:
 def _gauss_legendre(n: int, a: float, b: float, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
     """Nodes and weights of the n-point Gauss-Legendre rule on [a, b]."""
     nodes, weights = np.polynomial.legendre.leggauss(n)  # on [-1, 1]
-    return (torch.tensor(a + (b - a) * (nodes + 1) / 2, dtype=dtype),
-            torch.tensor((b - a) * weights / 2, dtype=dtype))
+    return (torch.tensor(a + (b - a) * (nodes + 1) / 2, dtype=dtype), torch.tensor((b - a) * weights / 2, dtype=dtype))
 
 
 def _integrate_uniform(path: _Path, n_steps: int, dtype: torch.dtype) -> tuple[Tensor, int]:
@@ -160,8 +170,9 @@ def _integrate_uniform(path: _Path, n_steps: int, dtype: torch.dtype) -> tuple[T
     return (weights[:, None] * path.terms(alphas)).sum(0), n_steps
 
 
-def _integrate_adaptive(path: _Path, target: float, tolerance: float, max_steps: int,
-                        dtype: torch.dtype) -> tuple[Tensor, int]:
+def _integrate_adaptive(
+    path: _Path, target: float, tolerance: float, max_steps: int, dtype: torch.dtype
+) -> tuple[Tensor, int]:
     """Composite Gauss-Legendre on [0, 1], halving the intervals that break completeness most.
 
     For an interval [a, b] the exact increment f(b) - f(a) is known from two
@@ -209,10 +220,19 @@ def _integrate_adaptive(path: _Path, target: float, tolerance: float, max_steps:
     return torch.stack([part for part, _ in intervals.values()]).sum(0), len(intervals) * k
 
 
-def saliency(model: WordModel, text: str, target_position: int = -1, word: str | None = None,
-             method: str = "grad_x_input", baselines: str | Tensor = "zero", n_steps: int | None = None,
-             max_steps: int = MAX_STEPS, tolerance: float = TOLERANCE, dtype: torch.dtype = torch.float32,
-             cap: int = DEFAULT_CAP) -> pd.DataFrame:
+def saliency(
+    model: WordModel,
+    text: str,
+    target_position: int = -1,
+    word: str | None = None,
+    method: str = "grad_x_input",
+    baselines: str | Tensor = "zero",
+    n_steps: int | None = None,
+    max_steps: int = MAX_STEPS,
+    tolerance: float = TOLERANCE,
+    dtype: torch.dtype = torch.float32,
+    cap: int = DEFAULT_CAP,
+) -> pd.DataFrame:
     """One row per input token (``position``, ``token``, ``score``): how much the prediction rests on it.
 
     See the module docstring for the target and the methods. ``attrs``:
@@ -249,9 +269,18 @@ def saliency(model: WordModel, text: str, target_position: int = -1, word: str |
             index, source = int(ranked.argmax()), "top guess"
         (grad,) = torch.autograd.grad(logp_all[index], xg)  # (n_in, E)
     log_p = float(logp_all[index].detach())
-    attrs = dict(model=model.name, method=method, word=model.vocab.itos[index], word_index=index, word_source=source,
-                 target_position=t, log_p=log_p, probability=math.exp(log_p), tokens=list(enc.tokens),
-                 truncated=enc.truncated)
+    attrs = dict(
+        model=model.name,
+        method=method,
+        word=model.vocab.itos[index],
+        word_index=index,
+        word_source=source,
+        target_position=t,
+        log_p=log_p,
+        probability=math.exp(log_p),
+        tokens=list(enc.tokens),
+        truncated=enc.truncated,
+    )
     if method == "gradient":
         scores = grad.norm(dim=1)
     elif method == "grad_x_input":
@@ -268,15 +297,23 @@ def saliency(model: WordModel, text: str, target_position: int = -1, word: str |
             scores, used = _integrate_adaptive(path, target, tolerance, max_steps, dtype)
         delta = float(scores.sum()) - target
         gap = abs(delta) / abs(target) if target != 0 else (0.0 if delta == 0 else math.inf)
-        attrs.update(baseline=baselines if isinstance(baselines, str) else "tensor", n_steps=used,
-                     evaluations=path.evaluations, rule="uniform" if n_steps else "adaptive",
-                     cap_reached=bool(not n_steps and gap >= tolerance), log_p_baseline=log_p_base,
-                     convergence_delta=delta, completeness_gap=gap, tolerance=tolerance)
-    frame = pd.DataFrame({
-        "position": range(n_in),
-        "token": enc.tokens[:n_in],
-        "score": scores.detach().double().numpy(),
-    })
+        attrs.update(
+            baseline=baselines if isinstance(baselines, str) else "tensor",
+            n_steps=used,
+            evaluations=path.evaluations,
+            rule="uniform" if n_steps else "adaptive",
+            cap_reached=bool(not n_steps and gap >= tolerance),
+            log_p_baseline=log_p_base,
+            convergence_delta=delta,
+            completeness_gap=gap,
+            tolerance=tolerance,
+        )
+    frame = pd.DataFrame(
+        {
+            "position": range(n_in),
+            "token": enc.tokens[:n_in],
+            "score": scores.detach().double().numpy(),
+        }
+    )
     frame.attrs.update(attrs)
     return frame
-

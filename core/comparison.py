@@ -9,6 +9,7 @@ mean of the embeddings of the words read so far. Its state after the last
 word is the mean of the same multiset of vectors, summed in sorted order, so
 its distance there is exactly 0; a model that reads order is not.
 """
+
 from __future__ import annotations
 
 import math
@@ -51,14 +52,16 @@ def _top_word(logits: Tensor, vocab) -> str:
 def _rows(name: str, a: Tensor, b: Tensor, tokens_a, tokens_b) -> pd.DataFrame:
     n = min(len(a), len(b))
     a, b = a[:n], b[:n]
-    return pd.DataFrame({
-        "model": name,
-        "position": range(n),
-        "token_a": tokens_a[:n],
-        "token_b": tokens_b[:n],
-        "distance": (a - b).norm(dim=1).numpy(),
-        "cosine": torch.nn.functional.cosine_similarity(a, b, dim=1).numpy(),
-    })
+    return pd.DataFrame(
+        {
+            "model": name,
+            "position": range(n),
+            "token_a": tokens_a[:n],
+            "token_b": tokens_b[:n],
+            "distance": (a - b).norm(dim=1).numpy(),
+            "cosine": torch.nn.functional.cosine_similarity(a, b, dim=1).numpy(),
+        }
+    )
 
 
 def compare(models: Sequence[WordModel | str], text_a: str, text_b: str, cap: int = DEFAULT_CAP) -> pd.DataFrame:
@@ -90,35 +93,57 @@ def compare(models: Sequence[WordModel | str], text_a: str, text_b: str, cap: in
     frames, summary = [], {}
     for model in models:
         if model.vocab.itos != vocab.itos:
-            raise ValueError(f"{model.name} has another vocabulary than {models[0].name}; compare models that share one")
+            raise ValueError(
+                f"{model.name} has another vocabulary than {models[0].name}; compare models that share one"
+            )
         h_a, logits_a = _states(model, enc_a.ids)
         h_b, logits_b = _states(model, enc_b.ids)
         frames.append(_rows(model.name, h_a, h_b, enc_a.tokens, enc_b.tokens))
-        summary[model.name] = {"end_distance": float((h_a[-1] - h_b[-1]).norm()), "first_token_difference": first_token,
-                               "top_a": None, "top_b": None, "first_prediction_difference": None}
+        summary[model.name] = {
+            "end_distance": float((h_a[-1] - h_b[-1]).norm()),
+            "first_token_difference": first_token,
+            "top_a": None,
+            "top_b": None,
+            "first_prediction_difference": None,
+        }
         if model.config.task == "next_word":  # a fill-in-the-blank model's guess at a word it sees is no prediction
             tops_a = [_top_word(r, vocab) for r in logits_a[:n]]
             tops_b = [_top_word(r, vocab) for r in logits_b[:n]]
             summary[model.name].update(
-                top_a=_top_word(logits_a[-1], vocab), top_b=_top_word(logits_b[-1], vocab),
-                first_prediction_difference=next((i for i in range(n) if tops_a[i] != tops_b[i]), None))
+                top_a=_top_word(logits_a[-1], vocab),
+                top_b=_top_word(logits_b[-1], vocab),
+                first_prediction_difference=next((i for i in range(n) if tops_a[i] != tops_b[i]), None),
+            )
     table = models[0].embedding.weight
     bag_a, bag_b = bag_of_words(table, enc_a.ids), bag_of_words(table, enc_b.ids)
     frames.append(_rows(BAG_OF_WORDS, bag_a, bag_b, enc_a.tokens, enc_b.tokens))
-    summary[BAG_OF_WORDS] = {"end_distance": float((bag_a[-1] - bag_b[-1]).norm()), "first_token_difference": first_token,
-                             "top_a": None, "top_b": None, "first_prediction_difference": None}
+    summary[BAG_OF_WORDS] = {
+        "end_distance": float((bag_a[-1] - bag_b[-1]).norm()),
+        "first_token_difference": first_token,
+        "top_a": None,
+        "top_b": None,
+        "first_prediction_difference": None,
+    }
     frame = pd.concat(frames, ignore_index=True)
-    frame.attrs.update(models=summary, tokens_a=list(enc_a.tokens), tokens_b=list(enc_b.tokens),
-                       bag_of_words_embedding=models[0].name, truncated=enc_a.truncated or enc_b.truncated)
+    frame.attrs.update(
+        models=summary,
+        tokens_a=list(enc_a.tokens),
+        tokens_b=list(enc_b.tokens),
+        bag_of_words_embedding=models[0].name,
+        truncated=enc_a.truncated or enc_b.truncated,
+    )
     return frame
 
 
-GATES = {"lstm": ("forget_gate", "input_gate", "candidate", "output_gate", "cell", "hidden"),
-         "gru": ("reset_gate", "update_gate", "candidate", "hidden")}
+GATES = {
+    "lstm": ("forget_gate", "input_gate", "candidate", "output_gate", "cell", "hidden"),
+    "gru": ("reset_gate", "update_gate", "candidate", "hidden"),
+}
 
 
-def gate_difference(model: WordModel, text_a: str, text_b: str, position: int, n: int = 24,
-                    cap: int = DEFAULT_CAP) -> pd.DataFrame:
+def gate_difference(
+    model: WordModel, text_a: str, text_b: str, position: int, n: int = 24, cap: int = DEFAULT_CAP
+) -> pd.DataFrame:
     """Every gate and state of a recurrent model's last layer at ``position`` for both texts, side by side.
 
     Keeps the ``n`` units whose values differ most between the two texts
@@ -139,6 +164,9 @@ def gate_difference(model: WordModel, text_a: str, text_b: str, position: int, n
     a = torch.stack([va[prefix + g][position] for g in GATES[arch]]).double()  # (G, H)
     b = torch.stack([vb[prefix + g][position] for g in GATES[arch]]).double()
     units = torch.argsort((a - b).abs().sum(0), descending=True, stable=True)[: max(1, n)]
-    rows = [{"gate": g, "unit": int(u), "a": float(a[i, u]), "b": float(b[i, u]), "difference": float(a[i, u] - b[i, u])}
-            for i, g in enumerate(GATES[arch]) for u in units]
+    rows = [
+        {"gate": g, "unit": int(u), "a": float(a[i, u]), "b": float(b[i, u]), "difference": float(a[i, u] - b[i, u])}
+        for i, g in enumerate(GATES[arch])
+        for u in units
+    ]
     return pd.DataFrame(rows)

@@ -13,6 +13,7 @@ rare word comes next", which is not a guess a reader can check, so rankings
 and top-k lists leave the specials out unless asked (``specials=True``); when
 asked, each comes with a label saying what it is (``SPECIAL_LABELS``).
 """
+
 from __future__ import annotations
 
 import math
@@ -61,14 +62,16 @@ def top_k(logits: Tensor, vocab: Vocab, k: int = 5, specials: bool = False) -> p
     order = torch.sort(ranked, dim=-1, descending=True, stable=True).indices[:, :k]  # (T, k)
     T = probs.shape[0]
     words = [vocab.itos[i] for i in order.reshape(-1).tolist()]
-    return pd.DataFrame({
-        "position": [t for t in range(T) for _ in range(k)],
-        "rank": list(range(1, k + 1)) * T,
-        "word": words,
-        "p": probs.gather(1, order).reshape(-1).numpy(),
-        "special": [w in SPECIAL_LABELS for w in words],
-        "label": [SPECIAL_LABELS.get(w, "") for w in words],
-    })
+    return pd.DataFrame(
+        {
+            "position": [t for t in range(T) for _ in range(k)],
+            "rank": list(range(1, k + 1)) * T,
+            "word": words,
+            "p": probs.gather(1, order).reshape(-1).numpy(),
+            "special": [w in SPECIAL_LABELS for w in words],
+            "label": [SPECIAL_LABELS.get(w, "") for w in words],
+        }
+    )
 
 
 def special_top_share(logits: Tensor, vocab: Vocab) -> dict[str, float]:
@@ -105,8 +108,10 @@ def score(model: "WordModel", text: str, specials: bool = False, cap: int = DEFA
     guess was each special token.
     """
     if model.config.task != "next_word":
-        raise ValueError(f"{model.name} fills blanks from both sides, so it sees every word it would be scored on; "
-                         "score takes a next-word model (rnn, lstm, gru, transformer)")
+        raise ValueError(
+            f"{model.name} fills blanks from both sides, so it sees every word it would be scored on; "
+            "score takes a next-word model (rnn, lstm, gru, transformer)"
+        )
     enc = encode(text, model.vocab, cap)
     if not enc.ids:
         raise ValueError("the text has no words to score: type at least one word")
@@ -119,14 +124,16 @@ def score(model: "WordModel", text: str, specials: bool = False, cap: int = DEFA
     rank = rank_of(logp, nxt, model.vocab, specials)
     nan = [math.nan]
     surprisal = (-logp.gather(1, nxt[:, None])[:, 0] / math.log(2)).tolist()
-    frame = pd.DataFrame({
-        "position": range(len(ids)),
-        "token": enc.tokens,
-        "scored_as": model.vocab.decode(enc.ids),
-        "p": nan + p.tolist(),
-        "rank": pd.array([pd.NA] + rank.tolist(), dtype="Int64"),
-        "surprisal_bits": nan + surprisal,
-    })
+    frame = pd.DataFrame(
+        {
+            "position": range(len(ids)),
+            "token": enc.tokens,
+            "scored_as": model.vocab.decode(enc.ids),
+            "p": nan + p.tolist(),
+            "rank": pd.array([pd.NA] + rank.tolist(), dtype="Int64"),
+            "surprisal_bits": nan + surprisal,
+        }
+    )
     scored = frame["surprisal_bits"].iloc[1:]
     frame.attrs.update(
         model=model.name,
@@ -173,28 +180,48 @@ def natural_target(tokens: Sequence[str], vocab: Vocab, blank_word: str = "") ->
         if not prompt:
             return Target((), None, "", "The blank is the first word: there is nothing before it to remember.")
         if not blank_word:
-            return Target(tuple(prompt), None, "", "The sentence has a blank ___: type the word that belongs in it, "
-                          "and the models are measured on predicting that word after the words before the blank.")
+            return Target(
+                tuple(prompt),
+                None,
+                "",
+                "The sentence has a blank ___: type the word that belongs in it, "
+                "and the models are measured on predicting that word after the words before the blank.",
+            )
         typed = tokenize(blank_word).tokens
         if len(typed) != 1:
-            return Target(tuple(prompt), None, "", f"The word for the blank must be one word; {blank_word[:40]!r} "
-                          f"is {len(typed)} tokens.")
+            return Target(
+                tuple(prompt),
+                None,
+                "",
+                f"The word for the blank must be one word; {blank_word[:40]!r} is {len(typed)} tokens.",
+            )
         word, reason = typed[0], f"the word you gave for the blank at position {len(prompt)}"
     else:
         words = list(tokens)
         while words and not _is_word(words[-1]):
             words.pop()
         if len(words) < 2:
-            return Target((), None, "", "The sentence needs at least two words: the models read the words before "
-                          "its last word and are measured on predicting that last word.")
+            return Target(
+                (),
+                None,
+                "",
+                "The sentence needs at least two words: the models read the words before "
+                "its last word and are measured on predicting that last word.",
+            )
         prompt, word = words[:-1], words[-1]
         dropped = len(tokens) - len(words)
         reason = f"the last word of your sentence (position {len(prompt)})" + (
-            "; the punctuation after it is not a word" if dropped else "")
+            "; the punctuation after it is not a word" if dropped else ""
+        )
     index = vocab.index(word)
     if vocab.itos[index] != word:
         what = "a number" if vocab.itos[index] == NUM else "not among the models' 8,000 words"
-        return Target(tuple(prompt), None, "", f"The target word {word[:40]!r} is {what}: the models could only "
-                      f"predict {vocab.itos[index]} ({SPECIAL_LABELS[vocab.itos[index]]}), not that word. End the "
-                      "sentence with another word, or use a blank ___ and type a word for it.")
+        return Target(
+            tuple(prompt),
+            None,
+            "",
+            f"The target word {word[:40]!r} is {what}: the models could only "
+            f"predict {vocab.itos[index]} ({SPECIAL_LABELS[vocab.itos[index]]}), not that word. End the "
+            "sentence with another word, or use a blank ___ and type a word for it.",
+        )
     return Target(tuple(prompt), word, reason, None)

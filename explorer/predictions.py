@@ -26,12 +26,17 @@ def section(name: str, cursor_key: str) -> None:
     if common.model(name) is None:
         return
     if common.model(name).config.task != "next_word":
-        st.caption("This model fills a blank from both sides, so it sees every word it would be scored on: "
-                   "the next-word scores are on the RNN, LSTM, GRU and Attention pages.")
+        st.caption(
+            "This model fills a blank from both sides, so it sees every word it would be scored on: "
+            "the next-word scores are on the RNN, LSTM, GRU and Attention pages."
+        )
         return
     text = common.sentence()
-    specials = common.toggle("Show special tokens (<unk>, <num>) among the guesses", key=f"{prefix}_specials",
-                             help="<unk> stands for every word outside the 8,000-word vocabulary, <num> for any number.")
+    specials = common.toggle(
+        "Show special tokens (<unk>, <num>) among the guesses",
+        key=f"{prefix}_specials",
+        help="<unk> stands for every word outside the 8,000-word vocabulary, <num> for any number.",
+    )
     score = answers.score(name, text, specials)
     top, shares = answers.guesses(name, text, K, specials)
     T = len(score)
@@ -39,7 +44,8 @@ def section(name: str, cursor_key: str) -> None:
     scored = score.iloc[1:]
     st.caption(
         f"Each cell is one word, coloured by how surprised the model was to see it (-log2 p, in bits); hover for "
-        f"p and the rank of the word among the model's guesses one step earlier. Mean {score.attrs['mean_surprisal_bits']:.2f} "
+        f"p and the rank of the word among the model's guesses one step earlier. "
+        f"Mean {score.attrs['mean_surprisal_bits']:.2f} "
         f"bits per word (perplexity {score.attrs['perplexity']:.0f}) over {len(scored)} predicted words; "
         f"the actual word was the top guess at {int((scored['rank'] == 1).sum())} of them."
     )
@@ -62,5 +68,6 @@ def section(name: str, cursor_key: str) -> None:
         st.text(f"actual next word: {actual['token']}  (p = {actual['p']:.4g}, rank {int(actual['rank'])})")
         fig = charts.guesses_bars(here, actual["scored_as"], float(actual["p"]), int(actual["rank"]))
     common.chart(fig, f"{prefix}_guesses", lambda: top, f"{name}_top_guesses")
-    st.page_link("views/saliency.py", label="Which earlier words does a prediction rest on? Saliency for every model",
-                 icon="🔎")
+    st.page_link(
+        "views/saliency.py", label="Which earlier words does a prediction rest on? Saliency for every model", icon="🔎"
+    )

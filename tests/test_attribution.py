@@ -5,6 +5,7 @@ while saliency runs torch's fused kernels (``logits_from_embeddings``), so
 the two share nothing but the weights. Each parity test is also run on a
 deliberately broken saliency (``broken``), which it must reject.
 """
+
 import math
 
 import numpy as np
@@ -16,8 +17,25 @@ from core import attribution, probes
 from core.models import ModelConfig, WordModel
 from core.text import Vocab, encode
 
-WORDS = ["i", "grew", "up", "in", "france", "speak", "fluent", "french", "the", "keys", "are", "is", ".", "apple",
-         "my", "favorite", "fruit"]
+WORDS = [
+    "i",
+    "grew",
+    "up",
+    "in",
+    "france",
+    "speak",
+    "fluent",
+    "french",
+    "the",
+    "keys",
+    "are",
+    "is",
+    ".",
+    "apple",
+    "my",
+    "favorite",
+    "fruit",
+]
 TEXT = "i grew up in france . the keys are in the up i speak fluent"
 BLANK_TEXT = "apple is my favorite ___ . i grew up in france"
 ARCHS = ["rnn", "lstm", "gru", "transformer", "bilstm"]
@@ -25,8 +43,9 @@ ARCHS = ["rnn", "lstm", "gru", "transformer", "bilstm"]
 
 def tiny(arch: str, seed: int = 0) -> WordModel:
     torch.manual_seed(seed)
-    cfg = ModelConfig(arch, len(WORDS) + 4, embed_dim=6, hidden_size=5, num_layers=2 if arch == "transformer" else 1,
-                      heads=2)
+    cfg = ModelConfig(
+        arch, len(WORDS) + 4, embed_dim=6, hidden_size=5, num_layers=2 if arch == "transformer" else 1, heads=2
+    )
     model = WordModel(cfg, Vocab(WORDS)).double().eval()
     for p in model.parameters():  # bigger weights than the default init, so that gradients vary a lot
         p.data.mul_(2.0)
@@ -52,9 +71,11 @@ def inputs(model, text: str, frame):
 @pytest.fixture
 def broken(monkeypatch):
     """Turn saliency's target into the probability instead of the log-probability (a plausible slip)."""
+
     def wrong(model, x, t):
         logits = model.logits_from_embeddings(x, torch.full((x.shape[0],), t, dtype=torch.long))
         return torch.softmax(logits, dim=-1)
+
     monkeypatch.setattr(attribution, "_log_p", wrong)
 
 
@@ -69,8 +90,13 @@ def check_grad_x_input(model, text, target_position=-1, word=None):
             up, down = x.clone(), x.clone()
             up[s] *= 1 + eps
             down[s] *= 1 - eps
-            fd.append(float(reference_log_p(model, up, a["target_position"], a["word_index"])
-                            - reference_log_p(model, down, a["target_position"], a["word_index"])) / (2 * eps))
+            fd.append(
+                float(
+                    reference_log_p(model, up, a["target_position"], a["word_index"])
+                    - reference_log_p(model, down, a["target_position"], a["word_index"])
+                )
+                / (2 * eps)
+            )
     np.testing.assert_allclose(frame["score"].to_numpy(), fd, rtol=1e-5, atol=1e-8)
     return frame
 
@@ -82,8 +108,9 @@ def check_gradient(model, text, target_position=-1, word=None):
     with torch.enable_grad():
         (g,) = torch.autograd.grad(reference_log_p(model, x, a["target_position"], a["word_index"]), x)
     np.testing.assert_allclose(frame["score"].to_numpy(), g.norm(dim=1).numpy(), rtol=1e-7, atol=1e-12)
-    assert math.isclose(a["log_p"], float(reference_log_p(model, x.detach(), a["target_position"], a["word_index"])),
-                        rel_tol=1e-9)
+    assert math.isclose(
+        a["log_p"], float(reference_log_p(model, x.detach(), a["target_position"], a["word_index"])), rel_tol=1e-9
+    )
     return frame
 
 
@@ -177,8 +204,9 @@ def test_integrated_gradients_equals_a_fine_reference(arch):
     text = text_for(model)
     reference = None
     for kwargs in ({}, {"n_steps": 64}):  # adaptive rule, and Captum's fixed rule
-        frame = attribution.saliency(model, text, method="integrated_gradients", dtype=torch.float64,
-                                     tolerance=1e-6, **kwargs)
+        frame = attribution.saliency(
+            model, text, method="integrated_gradients", dtype=torch.float64, tolerance=1e-6, **kwargs
+        )
         if reference is None:
             reference = integrated_reference(model, text, frame, 300)
         np.testing.assert_allclose(frame["score"].to_numpy(), reference, rtol=1e-3, atol=1e-4)
@@ -203,8 +231,10 @@ def test_integrated_gradients_completeness_within_one_percent(shipped, name):
     ids = torch.tensor(encode(text, model.vocab).ids[: len(frame)])
     x = model.embedding(ids)
     with torch.no_grad():  # f(x) - f(0) from the instrumented path, not from saliency's numbers
-        rise = float(reference_log_p(model, x, a["target_position"], a["word_index"])
-                     - reference_log_p(model, torch.zeros_like(x), a["target_position"], a["word_index"]))
+        rise = float(
+            reference_log_p(model, x, a["target_position"], a["word_index"])
+            - reference_log_p(model, torch.zeros_like(x), a["target_position"], a["word_index"])
+        )
     gap = abs(frame["score"].sum() - rise) / abs(rise)
     assert gap < 0.01, (name, gap, a["n_steps"])
     assert not a["cap_reached"] and 0 < a["n_steps"] <= attribution.MAX_STEPS
@@ -243,8 +273,11 @@ def cue_rates(shipped):
     return {n: cue_in_top3(shipped[n], held) for n in ("lstm", "rnn")}, len(held)
 
 
-@pytest.mark.xfail(strict=True, reason="measured 0.67 for the shipped LSTM (README): it answers with p > 0.99 on "
-                                       "most probes, where log p is flat and the gradient's sign is noise")
+@pytest.mark.xfail(
+    strict=True,
+    reason="measured 0.67 for the shipped LSTM (README): it answers with p > 0.99 on "
+    "most probes, where log p is flat and the gradient's sign is noise",
+)
 def test_lstm_cue_word_among_top3_in_80_percent_of_probes(cue_rates):
     assert cue_rates[0]["lstm"] >= 0.8
 
@@ -252,6 +285,8 @@ def test_lstm_cue_word_among_top3_in_80_percent_of_probes(cue_rates):
 def test_cue_word_figures_are_measured_and_ordered(cue_rates):
     """The measured figures the README reports: the LSTM finds the cue far more often than the RNN."""
     (rates, n) = cue_rates
-    print(f"cue word in the top 3 grad_x_input scores: LSTM {rates['lstm']:.2f}, RNN {rates['rnn']:.2f} "
-          f"({n} held-out probes, 50 filler words)")
+    print(
+        f"cue word in the top 3 grad_x_input scores: LSTM {rates['lstm']:.2f}, RNN {rates['rnn']:.2f} "
+        f"({n} held-out probes, 50 filler words)"
+    )
     assert rates["lstm"] >= 0.5 and rates["rnn"] <= 0.1 and rates["lstm"] > rates["rnn"]

@@ -82,8 +82,9 @@ def test_saliency_page_escapes_every_token_and_the_word_box():
 
 
 def test_saliency_page_rows_and_controls_from_the_link():
-    at = open_page("saliency", "Apple is my favorite ___, and I work there", sal_method="gradient", sal_target="2",
-                   sal_width="60")
+    at = open_page(
+        "saliency", "Apple is my favorite ___, and I work there", sal_method="gradient", sal_target="2", sal_width="60"
+    )
     assert not at.exception
     assert at.radio(key="sal_method").value == "gradient"
     assert at.slider(key="sal_target").value == 2 and at.slider(key="sal_width").value == 60
@@ -101,8 +102,9 @@ def test_saliency_page_300_tokens_wraps_into_lines():
     assert spec["layout"]["height"] > 1200
 
 
-@pytest.mark.parametrize("a, b", [("", "the food"), ("a" * 2000, EMOJI_RTL_CONTROL), (PAYLOADS[0], PAYLOADS[2]),
-                                  (PAYLOADS[3], PAYLOADS[4])])
+@pytest.mark.parametrize(
+    "a, b", [("", "the food"), ("a" * 2000, EMOJI_RTL_CONTROL), (PAYLOADS[0], PAYLOADS[2]), (PAYLOADS[3], PAYLOADS[4])]
+)
 def test_compare_page_on_hostile_input(a, b):
     at = open_page("compare", cmp_a=a, cmp_b=b)
     assert_safe(at)
@@ -122,7 +124,9 @@ def test_compare_page_shows_the_lecture_pair_and_the_baseline():
     assert at.slider(key="cmp_position").value == 3  # the first position where the words differ
 
 
-@pytest.mark.parametrize("page, model", [("rnn", "rnn"), ("lstm", "lstm"), ("gru", "gru"), ("attention", "transformer")])
+@pytest.mark.parametrize(
+    "page, model", [("rnn", "rnn"), ("lstm", "lstm"), ("gru", "gru"), ("attention", "transformer")]
+)
 def test_next_word_pages_show_surprisal_and_guesses_without_specials(page, model):
     at = open_page(page, "I grew up in zxqvia and 1,200 people speak fluent")
     assert not at.exception
@@ -144,12 +148,15 @@ def test_memory_target_is_the_last_word_and_says_so():
     assert figures(at)
 
 
-@pytest.mark.parametrize("sentence, why", [
-    ("I grew up in the Middle East but now live in London. I speak fluent ___", "type the word that belongs"),
-    ("hello", "at least two words"),
-    ("I paid 1,200", "a number"),
-    ("I like zxqvia", "not among the models' 8,000 words"),
-])
+@pytest.mark.parametrize(
+    "sentence, why",
+    [
+        ("I grew up in the Middle East but now live in London. I speak fluent ___", "type the word that belongs"),
+        ("hello", "at least two words"),
+        ("I paid 1,200", "a number"),
+        ("I like zxqvia", "not among the models' 8,000 words"),
+    ],
+)
 def test_memory_without_a_natural_target_explains_and_draws_nothing(sentence, why):
     at = open_page("memory", sentence)
     assert not at.exception
@@ -174,7 +181,8 @@ def test_memory_word_for_the_blank_is_measured():
 
 def test_memory_word_reaches_the_figure_escaped():
     """The chart the word box feeds escapes the word: a word with markup comes out as text."""
-    frame = pd.DataFrame({"filler": [0, 10], "tokens": [5, 15], "probability": [0.5, 0.4], "rank": [1, 2],
-                          "top_word": ["a", "b"]})
+    frame = pd.DataFrame(
+        {"filler": [0, 10], "tokens": [5, 15], "probability": [0.5, 0.4], "rank": [1, 2], "top_word": ["a", "b"]}
+    )
     fig = json.dumps(charts.probability_filler_chart({"lstm": frame}, "<img src=x onerror=alert(1)>").to_dict())
     assert "&lt;img" in fig and "<img" not in fig

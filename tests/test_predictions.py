@@ -1,4 +1,5 @@
 """model.score, top_k and core.compare against values computed here from the Trace."""
+
 import math
 
 import numpy as np
@@ -18,8 +19,9 @@ PAIR = ("The food was good, not bad at all", "The food was bad, not good at all"
 
 def tiny(arch: str, seed: int = 0) -> WordModel:
     torch.manual_seed(seed)
-    cfg = ModelConfig(arch, len(WORDS) + 4, embed_dim=6, hidden_size=5, num_layers=2 if arch == "transformer" else 1,
-                      heads=2)
+    cfg = ModelConfig(
+        arch, len(WORDS) + 4, embed_dim=6, hidden_size=5, num_layers=2 if arch == "transformer" else 1, heads=2
+    )
     model = WordModel(cfg, Vocab(WORDS)).double().eval()
     for p in model.parameters():
         p.data.mul_(2.0)
@@ -126,8 +128,9 @@ def test_bag_of_words_cannot_tell_the_lecture_pair_apart_at_the_end():
     assert bag["distance"].iloc[-1] == 0.0 and bag["distance"].iloc[3] > 0  # same multiset only at the end
     emb = model.embedding.weight.double()
     ids_a = encode(PAIR[0], model.vocab).ids
-    np.testing.assert_allclose(comparison.bag_of_words(model.embedding.weight, ids_a)[4], emb[list(ids_a[:5])].mean(0),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        comparison.bag_of_words(model.embedding.weight, ids_a)[4], emb[list(ids_a[:5])].mean(0), rtol=1e-12
+    )
 
 
 def test_shipped_lstm_tells_the_lecture_pair_apart_and_bag_of_words_does_not():

@@ -22,8 +22,14 @@ CHAR_PX = 8.2  # width of one character of MONO at 13 px
 LINE_PX = 26  # height of one line of text
 WORD_CHARS = 24  # a token box shows at most this many characters (the hover has the whole token)
 UNREAD = "rgba(128,128,128,0.25)"
-NAMES = {"rnn": "RNN", "lstm": "LSTM", "gru": "GRU", "transformer": "Transformer", "bilstm": "Bidirectional LSTM",
-         "bag_of_words": "bag of words"}
+NAMES = {
+    "rnn": "RNN",
+    "lstm": "LSTM",
+    "gru": "GRU",
+    "transformer": "Transformer",
+    "bilstm": "Bidirectional LSTM",
+    "bag_of_words": "bag of words",
+}
 
 
 @dataclass(frozen=True)
@@ -53,8 +59,9 @@ def normalised(scores: np.ndarray, signed: bool) -> np.ndarray:
     return scores / top if top > 0 else np.zeros_like(scores)
 
 
-def saliency_text(rows: Sequence[Row], tokens: Sequence[str], width: int = 100, signed: bool = True,
-                  target: int | None = None):
+def saliency_text(
+    rows: Sequence[Row], tokens: Sequence[str], width: int = 100, signed: bool = True, target: int | None = None
+):
     """The sentence once per model, each token's background coloured by its score, normalised per row.
 
     ``tokens``: the whole sentence; a row's frame may cover fewer (a next-word model reads only the tokens
@@ -71,41 +78,103 @@ def saliency_text(rows: Sequence[Row], tokens: Sequence[str], width: int = 100, 
         raw = f["score"].to_numpy(dtype=float)
         norm = normalised(raw, signed)
         name = NAMES.get(row.model, row.model)
-        annotations.append(dict(x=0, y=y0 - 0.05, xref="x", yref="y", xanchor="left", yanchor="bottom",
-                                showarrow=False, text=f"<b>{esc(name)}</b>  {esc(row.note)}",
-                                font=dict(size=14)))
+        annotations.append(
+            dict(
+                x=0,
+                y=y0 - 0.05,
+                xref="x",
+                yref="y",
+                xanchor="left",
+                yanchor="bottom",
+                showarrow=False,
+                text=f"<b>{esc(name)}</b>  {esc(row.note)}",
+                font=dict(size=14),
+            )
+        )
         ys = [y0 + 1 + places[i][0] for i in range(len(tokens))]
-        hover = [f"{esc(name)}<br>position {i}: {_wrapped(tokens[i])}<br>score {raw[i]:.4g}<br>normalised {norm[i]:+.2f}"
-                 for i in range(read)]
+        hover = [
+            f"{esc(name)}<br>position {i}: {_wrapped(tokens[i])}<br>score {raw[i]:.4g}<br>normalised {norm[i]:+.2f}"
+            for i in range(read)
+        ]
         line_width = [3 if target is not None and i == target else 0 for i in range(read)]
-        traces.append(dict(
-            type="bar", orientation="h", name=name, showlegend=False,
-            x=[places[i][2] - 0.15 for i in range(read)], base=[places[i][1] for i in range(read)],
-            y=ys[:read], width=0.86, text=[esc(labels[i]) for i in range(read)],
-            textposition="inside", insidetextanchor="middle", textfont=dict(family=MONO, size=13),
-            hovertext=hover, hoverinfo="text",
-            marker=dict(color=norm.astype(np.float32), cmin=-1 if signed else 0, cmax=1, colorscale=SIGNED_SCALE if signed else "Blues",
-                        line=dict(width=line_width, color="#888888"),
-                        colorbar=dict(title=dict(text="score / row's largest |score|", side="right"), len=0.5,
-                                      y=1, yanchor="top", thickness=14) if not traces else None,
-                        showscale=not traces)))
+        traces.append(
+            dict(
+                type="bar",
+                orientation="h",
+                name=name,
+                showlegend=False,
+                x=[places[i][2] - 0.15 for i in range(read)],
+                base=[places[i][1] for i in range(read)],
+                y=ys[:read],
+                width=0.86,
+                text=[esc(labels[i]) for i in range(read)],
+                textposition="inside",
+                insidetextanchor="middle",
+                textfont=dict(family=MONO, size=13),
+                hovertext=hover,
+                hoverinfo="text",
+                marker=dict(
+                    color=norm.astype(np.float32),
+                    cmin=-1 if signed else 0,
+                    cmax=1,
+                    colorscale=SIGNED_SCALE if signed else "Blues",
+                    line=dict(width=line_width, color="#888888"),
+                    colorbar=dict(
+                        title=dict(text="score / row's largest |score|", side="right"),
+                        len=0.5,
+                        y=1,
+                        yanchor="top",
+                        thickness=14,
+                    )
+                    if not traces
+                    else None,
+                    showscale=not traces,
+                ),
+            )
+        )
         if read < len(tokens):
             rest = range(read, len(tokens))
-            traces.append(dict(
-                type="bar", orientation="h", showlegend=False, name=f"{name}: not read",
-                x=[places[i][2] - 0.15 for i in rest], base=[places[i][1] for i in rest], y=[ys[i] for i in rest],
-                width=0.86, text=[esc(labels[i]) for i in rest], textposition="inside", insidetextanchor="middle",
-                textfont=dict(family=MONO, size=13, color="#888888"), hoverinfo="text",
-                hovertext=[f"{esc(name)}<br>position {i}: {_wrapped(tokens[i])}<br>not read: this model predicts "
-                           "from the words before its target" for i in rest],
-                marker=dict(color=UNREAD, line=dict(width=[3 if target is not None and i == target else 0 for i in rest],
-                                                     color="#888888"))))
+            traces.append(
+                dict(
+                    type="bar",
+                    orientation="h",
+                    showlegend=False,
+                    name=f"{name}: not read",
+                    x=[places[i][2] - 0.15 for i in rest],
+                    base=[places[i][1] for i in rest],
+                    y=[ys[i] for i in rest],
+                    width=0.86,
+                    text=[esc(labels[i]) for i in rest],
+                    textposition="inside",
+                    insidetextanchor="middle",
+                    textfont=dict(family=MONO, size=13, color="#888888"),
+                    hoverinfo="text",
+                    hovertext=[
+                        f"{esc(name)}<br>position {i}: {_wrapped(tokens[i])}<br>not read: this model predicts "
+                        "from the words before its target"
+                        for i in rest
+                    ],
+                    marker=dict(
+                        color=UNREAD,
+                        line=dict(
+                            width=[3 if target is not None and i == target else 0 for i in rest], color="#888888"
+                        ),
+                    ),
+                )
+            )
         y0 += n_lines + 1.6
     height = int(max(1.0, y0) * LINE_PX) + 30
-    return _figure(traces, height, width=int(width * CHAR_PX) + 150, barmode="overlay", annotations=annotations,
-                   uniformtext=dict(minsize=13, mode="show"), margin=dict(l=5, r=120, t=10, b=10),
-                   xaxis=dict(range=[-0.5, width + 0.5], visible=False, fixedrange=True),
-                   yaxis=dict(range=[y0 - 0.4, -0.6], visible=False, fixedrange=True))
+    return _figure(
+        traces,
+        height,
+        width=int(width * CHAR_PX) + 150,
+        barmode="overlay",
+        annotations=annotations,
+        uniformtext=dict(minsize=13, mode="show"),
+        margin=dict(l=5, r=120, t=10, b=10),
+        xaxis=dict(range=[-0.5, width + 0.5], visible=False, fixedrange=True),
+        yaxis=dict(range=[y0 - 0.4, -0.6], visible=False, fixedrange=True),
+    )
 
 
 def saliency_frame(rows: Sequence[Row]) -> pd.DataFrame:
@@ -134,16 +203,38 @@ def surprisal_strip(score: pd.DataFrame, cursor: int | None = None, unknown: Seq
             hover.append(f"{where}<br>the first word: nothing came before it to predict it")
         else:
             counted = "" if r["scored_as"] == r["token"] else f"<br>scored as {esc(r['scored_as'])}"
-            hover.append(f"{where}{counted}<br>p = {r['p']:.4g}, rank {int(r['rank'])}<br>{r['surprisal_bits']:.2f} bits")
+            hover.append(
+                f"{where}{counted}<br>p = {r['p']:.4g}, rank {int(r['rank'])}<br>{r['surprisal_bits']:.2f} bits"
+            )
     shapes = []
     if cursor is not None and 0 <= cursor < len(tokens):
-        shapes.append(dict(type="rect", xref="x", yref="paper", x0=cursor - 0.5, x1=cursor + 0.5, y0=0, y1=1,
-                           line=dict(color="#888888", width=3)))
-    trace = dict(type="heatmap", z=[bits.astype(np.float32)], x=axis.categories, y=["surprisal"],
-                 colorscale="YlOrRd", zmin=0, hovertext=[hover], hoverinfo="text", xgap=1,
-                 colorbar=dict(title=dict(text="bits", side="right"), thickness=12, len=1.2))
-    return _figure([trace], 170, xaxis=axis.layout(), yaxis=dict(visible=False), shapes=shapes,
-                   margin=dict(l=10, r=10, t=10, b=10))
+        shapes.append(
+            dict(
+                type="rect",
+                xref="x",
+                yref="paper",
+                x0=cursor - 0.5,
+                x1=cursor + 0.5,
+                y0=0,
+                y1=1,
+                line=dict(color="#888888", width=3),
+            )
+        )
+    trace = dict(
+        type="heatmap",
+        z=[bits.astype(np.float32)],
+        x=axis.categories,
+        y=["surprisal"],
+        colorscale="YlOrRd",
+        zmin=0,
+        hovertext=[hover],
+        hoverinfo="text",
+        xgap=1,
+        colorbar=dict(title=dict(text="bits", side="right"), thickness=12, len=1.2),
+    )
+    return _figure(
+        [trace], 170, xaxis=axis.layout(), yaxis=dict(visible=False), shapes=shapes, margin=dict(l=10, r=10, t=10, b=10)
+    )
 
 
 def guesses_bars(top: pd.DataFrame, actual: str | None, actual_p: float | None, actual_rank: int | None):
@@ -156,12 +247,24 @@ def guesses_bars(top: pd.DataFrame, actual: str | None, actual_p: float | None, 
         labels.append(f"{esc(actual)}  (actual, rank {actual_rank})")
         probs.append(actual_p)
         colours.append("#2ca02c")
-    trace = dict(type="bar", orientation="h", x=np.asarray(probs, dtype=np.float32), y=list(range(len(labels))),
-                 marker=dict(color=colours), hovertext=[f"{lab}<br>p = {p:.4g}" for lab, p in zip(labels, probs)],
-                 hoverinfo="text", text=[f"{p:.3f}" for p in probs], textposition="outside")
-    return _figure([trace], 60 + 34 * len(labels), xaxis=dict(title="probability", rangemode="tozero"),
-                   yaxis=dict(tickmode="array", tickvals=list(range(len(labels))), ticktext=labels, autorange="reversed"),
-                   margin=dict(l=10, r=40, t=10, b=40))
+    trace = dict(
+        type="bar",
+        orientation="h",
+        x=np.asarray(probs, dtype=np.float32),
+        y=list(range(len(labels))),
+        marker=dict(color=colours),
+        hovertext=[f"{lab}<br>p = {p:.4g}" for lab, p in zip(labels, probs)],
+        hoverinfo="text",
+        text=[f"{p:.3f}" for p in probs],
+        textposition="outside",
+    )
+    return _figure(
+        [trace],
+        60 + 34 * len(labels),
+        xaxis=dict(title="probability", rangemode="tozero"),
+        yaxis=dict(tickmode="array", tickvals=list(range(len(labels))), ticktext=labels, autorange="reversed"),
+        margin=dict(l=10, r=40, t=10, b=40),
+    )
 
 
 # -- two sentences -----------------------------------------------------------------------------------------
@@ -169,15 +272,37 @@ def distance_chart(frame: pd.DataFrame):
     """Distance between the two sentences' states at each position, one line per model, the baseline dashed."""
     traces = []
     for name, rows in frame.groupby("model", sort=False):
-        hover = [f"{esc(NAMES.get(name, name))}<br>position {p}: {_wrapped(a)} / {_wrapped(b)}<br>distance {d:.4g}<br>cosine {c:.4f}"
-                 for p, a, b, d, c in zip(rows["position"], rows["token_a"], rows["token_b"], rows["distance"], rows["cosine"])]
-        traces.append(dict(type="scatter", mode="lines+markers", name=NAMES.get(name, name), x=rows["position"].tolist(),
-                           y=rows["distance"].to_numpy(dtype=np.float32), hovertext=hover, hoverinfo="text",
-                           line=dict(color=MODEL_COLOURS.get(name, "#888888"), width=3,
-                                     dash="dash" if name == "bag_of_words" else "solid")))
-    return _figure(traces, 380, xaxis=dict(title="position (tokens read)", dtick=1 if frame["position"].max() < 40 else None),
-                   yaxis=dict(title="|h_a - h_b| (last layer's state)", rangemode="tozero"),
-                   legend=dict(orientation="h", y=1.12), margin=dict(l=10, r=10, t=40, b=40))
+        hover = [
+            f"{esc(NAMES.get(name, name))}<br>position {p}: {_wrapped(a)} / {_wrapped(b)}"
+            f"<br>distance {d:.4g}<br>cosine {c:.4f}"
+            for p, a, b, d, c in zip(
+                rows["position"], rows["token_a"], rows["token_b"], rows["distance"], rows["cosine"]
+            )
+        ]
+        traces.append(
+            dict(
+                type="scatter",
+                mode="lines+markers",
+                name=NAMES.get(name, name),
+                x=rows["position"].tolist(),
+                y=rows["distance"].to_numpy(dtype=np.float32),
+                hovertext=hover,
+                hoverinfo="text",
+                line=dict(
+                    color=MODEL_COLOURS.get(name, "#888888"),
+                    width=3,
+                    dash="dash" if name == "bag_of_words" else "solid",
+                ),
+            )
+        )
+    return _figure(
+        traces,
+        380,
+        xaxis=dict(title="position (tokens read)", dtick=1 if frame["position"].max() < 40 else None),
+        yaxis=dict(title="|h_a - h_b| (last layer's state)", rangemode="tozero"),
+        legend=dict(orientation="h", y=1.12),
+        margin=dict(l=10, r=10, t=40, b=40),
+    )
 
 
 def gates_side_by_side(frame: pd.DataFrame, label_a: str, label_b: str):
@@ -185,19 +310,44 @@ def gates_side_by_side(frame: pd.DataFrame, label_a: str, label_b: str):
     gates = list(dict.fromkeys(frame["gate"]))
     units = list(dict.fromkeys(frame["unit"]))
     x = [f"u{u}" for u in units]
-    grid = {c: frame.pivot(index="gate", columns="unit", values=c).loc[gates, units].to_numpy(dtype=np.float32)
-            for c in ("a", "b", "difference")}
+    grid = {
+        c: frame.pivot(index="gate", columns="unit", values=c).loc[gates, units].to_numpy(dtype=np.float32)
+        for c in ("a", "b", "difference")
+    }
     top = float(np.abs(np.concatenate([grid["a"], grid["b"]])).max() or 1.0)
     diff_top = float(np.abs(grid["difference"]).max() or 1.0)
     traces = []
-    for i, (key, zmax, title) in enumerate((("a", top, label_a), ("b", top, label_b), ("difference", diff_top, "A - B"))):
-        traces.append(dict(type="heatmap", z=grid[key], x=x, y=gates, xaxis=f"x{i + 1}" if i else "x",
-                           yaxis="y", colorscale=SIGNED_SCALE, zmin=-zmax, zmax=zmax, xgap=1, ygap=1,
-                           colorbar=dict(title=dict(text="value" if i < 2 else "A - B", side="right"), x=0.64 if i < 2 else 1.0,
-                                         thickness=12) if i else None, showscale=i > 0,
-                           hovertemplate=f"{esc(title)}<br>%{{y}}, %{{x}}: %{{z:.4f}}<extra></extra>"))
-    layout = dict(xaxis=dict(domain=[0, 0.3], title="A: " + esc(short(label_a, 40))),
-                  xaxis2=dict(domain=[0.33, 0.63], title="B: " + esc(short(label_b, 40))),
-                  xaxis3=dict(domain=[0.7, 0.98], title="A - B"), yaxis=dict(autorange="reversed"),
-                  margin=dict(l=10, r=10, t=20, b=60), font=FONT)
+    for i, (key, zmax, title) in enumerate(
+        (("a", top, label_a), ("b", top, label_b), ("difference", diff_top, "A - B"))
+    ):
+        traces.append(
+            dict(
+                type="heatmap",
+                z=grid[key],
+                x=x,
+                y=gates,
+                xaxis=f"x{i + 1}" if i else "x",
+                yaxis="y",
+                colorscale=SIGNED_SCALE,
+                zmin=-zmax,
+                zmax=zmax,
+                xgap=1,
+                ygap=1,
+                colorbar=dict(
+                    title=dict(text="value" if i < 2 else "A - B", side="right"), x=0.64 if i < 2 else 1.0, thickness=12
+                )
+                if i
+                else None,
+                showscale=i > 0,
+                hovertemplate=f"{esc(title)}<br>%{{y}}, %{{x}}: %{{z:.4f}}<extra></extra>",
+            )
+        )
+    layout = dict(
+        xaxis=dict(domain=[0, 0.3], title="A: " + esc(short(label_a, 40))),
+        xaxis2=dict(domain=[0.33, 0.63], title="B: " + esc(short(label_b, 40))),
+        xaxis3=dict(domain=[0.7, 0.98], title="A - B"),
+        yaxis=dict(autorange="reversed"),
+        margin=dict(l=10, r=10, t=20, b=60),
+        font=FONT,
+    )
     return _figure(traces, 320, **layout)

@@ -32,7 +32,9 @@ def _guesses(name: str, folder: str, stamp: tuple, text: str, k: int, specials: 
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _saliency(name: str, folder: str, stamp: tuple, text: str, target: int, word: str | None, method: str) -> pd.DataFrame:
+def _saliency(
+    name: str, folder: str, stamp: tuple, text: str, target: int, word: str | None, method: str
+) -> pd.DataFrame:
     return attribution.saliency(_load(name, folder, stamp), text, target, word, method=method)
 
 

@@ -43,7 +43,10 @@ n = int(frame["position"].max()) + 1
 if len(tok_a) != len(tok_b):
     st.caption(f"The sentences have {len(tok_a)} and {len(tok_b)} tokens: positions are compared up to {n}.")
 first = summary[names[0]]["first_token_difference"]
-st.text("First position where the words differ: " + (f"{first}" if first is not None else "none (one is the start of the other)"))
+st.text(
+    "First position where the words differ: "
+    + (f"{first}" if first is not None else "none (one is the start of the other)")
+)
 fig = charts.distance_chart(frame)
 common.chart(fig, "cmp_distance", lambda: frame, "compare_distance")
 lines = []
@@ -55,15 +58,19 @@ for name, s in summary.items():
             line += f"; top guesses first differ at position {s['first_prediction_difference']}"
     lines.append(line)
 st.text("\n".join(lines))
-st.caption("Next-word models have read the same words up to the first difference, so their distance is 0 there; "
-           "the bidirectional model also reads ahead, so it differs from the start.")
+st.caption(
+    "Next-word models have read the same words up to the first difference, so their distance is 0 there; "
+    "the bidirectional model also reads ahead, so it differs from the start."
+)
 
 st.subheader("The LSTM's gates for both sentences at one position")
 if "lstm" in names:
     position = common.slider("Position", 0, n - 1, min(n - 1, max(first or 0, 0)), key="cmp_position") if n > 1 else 0
     st.text(f"Position {position}: A {frame['token_a'].iloc[position]!r}, B {frame['token_b'].iloc[position]!r}")
     gates = answers.gate_difference("lstm", text_a, text_b, position)
-    st.caption("The 24 units whose gates and states differ most between the two sentences at this position; "
-               "A - B on the right.")
+    st.caption(
+        "The 24 units whose gates and states differ most between the two sentences at this position; "
+        "A - B on the right."
+    )
     fig = charts.gates_side_by_side(gates, "sentence A", "sentence B")
     common.chart(fig, "cmp_gates", lambda: gates, f"compare_lstm_gates_position{position}")

@@ -39,26 +39,45 @@ T = len(tokens)
 
 c1, c2 = st.columns([3, 2])
 with c1:
-    start = 1 + tokens[1:].index("___") if "___" in tokens[1:] else T  # a blank is where the reader asks "what goes here?"
-    target = common.slider(
-        "Target: the word at position (the last choice is the word after the sentence)", 1, T, start, key="sal_target",
-        help="A next-word model predicting position j reads positions 0 to j-1.",
-    ) if T > 1 else 1
+    start = (
+        1 + tokens[1:].index("___") if "___" in tokens[1:] else T
+    )  # a blank is where the reader asks "what goes here?"
+    target = (
+        common.slider(
+            "Target: the word at position (the last choice is the word after the sentence)",
+            1,
+            T,
+            start,
+            key="sal_target",
+            help="A next-word model predicting position j reads positions 0 to j-1.",
+        )
+        if T > 1
+        else 1
+    )
 with c2:
-    method = common.radio("Method", list(METHODS), index=METHODS.index("grad_x_input"), key="sal_method", horizontal=True,
-                          format_func=lambda m: METHOD_NAMES[m])
+    method = common.radio(
+        "Method",
+        list(METHODS),
+        index=METHODS.index("grad_x_input"),
+        key="sal_method",
+        horizontal=True,
+        format_func=lambda m: METHOD_NAMES[m],
+    )
 c3, c4 = st.columns([3, 2])
 with c3:
     word = common.text_input(
-        "Word to explain (empty: the word that is there, or each model's top guess after the sentence)", key="sal_word",
+        "Word to explain (empty: the word that is there, or each model's top guess after the sentence)",
+        key="sal_word",
         max_chars=40,
     ).strip()
 with c4:
     width = common.slider("Characters per line", 40, 160, 100, step=10, key="sal_width")
 
 if target < T and tokens[target] == "___":
-    st.text(f"Target: the blank at position {target}, filled by each next-word model's top guess from the {target} "
-            "words before it (unless you type a word).")
+    st.text(
+        f"Target: the blank at position {target}, filled by each next-word model's top guess from the {target} "
+        "words before it (unless you type a word)."
+    )
 elif target < T:
     st.text(f"Target: position {target}, the word {tokens[target]!r}, predicted from the {target} words before it.")
 else:
@@ -88,8 +107,14 @@ with st.spinner("Computing saliency for every model ..."):
         try:
             frame = answers.saliency("bilstm", text, -1, word or None, method)
             a = frame.attrs
-            rows.append(charts.Row("bilstm", frame, f"fills the blank at position {a['target_position']}: "
-                                                    f"log p({a['word']}) = {a['log_p']:.3f} ({a['word_source']})"))
+            rows.append(
+                charts.Row(
+                    "bilstm",
+                    frame,
+                    f"fills the blank at position {a['target_position']}: "
+                    f"log p({a['word']}) = {a['log_p']:.3f} ({a['word_source']})",
+                )
+            )
         except ValueError as e:
             problems.append(f"bilstm: {e}")
 for p in problems:
@@ -108,7 +133,11 @@ common.csv_download(lambda: charts.saliency_frame(rows), "saliency", "sal_text")
 if method == "integrated_gradients":
     capped = [r.model for r in rows if r.frame.attrs.get("cap_reached")]
     if capped:
-        st.warning(f"Integrated gradients reached the step cap for {', '.join(capped)}: the completeness gap stated "
-                   "in the row is above 1%.", icon="⚠️")
-st.caption("Grey words come after a next-word model's target: it has not read them. The outlined box is the "
-           "target word.")
+        st.warning(
+            f"Integrated gradients reached the step cap for {', '.join(capped)}: the completeness gap stated "
+            "in the row is above 1%.",
+            icon="⚠️",
+        )
+st.caption(
+    "Grey words come after a next-word model's target: it has not read them. The outlined box is the target word."
+)
