@@ -38,6 +38,8 @@ PAGES = {  # url path -> charts the page draws at least
     "bidirectional": 4,
     "attention": 5,
     "memory": 2,  # recall and w^n; a sentence ending in a blank gives no target word for the other three
+    "saliency": 1,  # the sentence as wrapped text, one row per model
+    "compare": 2,  # the lecture's pair (its own boxes, not the sidebar's sentence)
     "about": 0,
 }
 PAYLOAD = (
@@ -183,7 +185,7 @@ class Visit:
         self.page.wait_for_function(
             f"""() => document.querySelectorAll('.js-plotly-plot .main-svg').length >= {n}
                 && document.querySelectorAll('[data-testid=stSkeleton]').length === 0
-                && ({n} === 0 || document.querySelectorAll('.js-plotly-plot .xtick').length > 0)""",
+                && ({n} === 0 || document.querySelectorAll('.js-plotly-plot .xtick, .js-plotly-plot .bartext').length > 0)""",
             timeout=90_000,
         )
 
@@ -222,6 +224,11 @@ def check_payload_literal(visit: Visit, path: str) -> None:
     if path == "memory":  # the payload ends in a blank with no word given: explained as plain text, no charts on it
         texts = page.locator("[data-testid='stText']").evaluate_all("els => els.map(e => e.textContent)")
         assert any("type the word that belongs in it" in t for t in texts), f"memory: {texts}"
+    elif path == "saliency":  # the sentence is drawn as text in boxes, each token literal
+        boxes = page.locator(".js-plotly-plot text.bartext").evaluate_all("els => els.map(e => e.textContent)")
+        assert {"<", ">", "img", "script"} <= set(boxes), f"saliency: the payload's tokens are literal text: {boxes}"
+    elif path == "compare":  # compares its own two boxes (the lecture's pair), not the sidebar's sentence
+        pass
     elif PAGES[path]:
         ticks = page.locator(".js-plotly-plot .xtick text").evaluate_all("els => els.map(e => e.textContent)")
         shown = {t.rstrip("?") for t in ticks}  # an unknown word's label ends in "?"
