@@ -12,6 +12,7 @@ from explorer import charts, common
 from explorer.common import answers
 
 NEXT_WORD = ("rnn", "lstm", "gru", "transformer")
+IG_TOKENS = 120  # integrated gradients on longer inputs took minutes (the RNN's path needs ~500 nodes at 300)
 METHOD_NAMES = {
     "grad_x_input": "gradient × input",
     "gradient": "gradient (size only)",
@@ -85,6 +86,10 @@ else:
 if word:
     st.text(f"Word explained instead: {word!r}")
 
+if method == "integrated_gradients" and max(target, T if "___" in tokens else 0) > IG_TOKENS:  # bilstm reads all
+    st.info(f"Integrated gradients runs each model hundreds of times along its path: measured here, minutes for "
+            f"300 tokens. Pick a target at most {IG_TOKENS} words in, or gradient × input.", icon="⏳")
+    st.stop()
 rows, problems = [], []
 names = [n for n in NEXT_WORD if n in common.available()]
 with st.spinner("Computing saliency for every model ..."):
