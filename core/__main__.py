@@ -133,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("bench", help="trace cost over torch.nn, and page times, as ratios in one process")
     b.add_argument("--json", action="store_true", help="print JSON instead of a table")
     b.add_argument("--quick", action="store_true", help="fewer repetitions (a smoke run)")
-    b.add_argument("--only", choices=["trace", "units", "pages"], help="run one part")
+    b.add_argument("--only", choices=["trace", "units", "attribution", "pages"], help="run one part")
     b.set_defaults(func=_cmd_bench)
 
     mem = sub.add_parser("memory", help="gradient by distance on a long sentence, per model (the README's ratio)")

@@ -178,6 +178,71 @@ def bench_pages(quick: bool = False) -> dict:
     return json.loads(proc.stdout)
 
 
+ATTRIBUTION_TARGET = {"saliency_300_s": 1.0, "score_512_s": 0.2}  # all five models per method; one model
+
+
+def bench_attribution(quick: bool = False) -> dict:
+    """Server time of saliency (all models, 300 tokens of held-out text), integrated gradients and score (512)."""
+    import os
+    import random
+
+    from . import attribution, corpus, models
+
+    names = models.word_models()
+    loaded = {n: models.load(n) for n in names}
+    words = corpus.filler_tokens("test", 512, random.Random(0))
+    text = " ".join(words[:300])
+    blanked = " ".join(words[:150] + ["___"] + words[151:300])  # the bidirectional model's target is a blank
+    reps = 2 if quick else 5
+
+    def timed(fn) -> float:
+        fn()  # warm
+        times = []
+        for _ in range(reps):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return statistics.median(times)
+
+    out: dict = {"load_average": os.getloadavg()[0], "tokens": 300, "models": names, "saliency": {}, "integrated_gradients": [],
+                 "score": []}
+    for method in ("gradient", "grad_x_input"):
+        per = {n: timed(lambda n=n: attribution.saliency(loaded[n], blanked if n == "bilstm" else text, method=method))
+               for n in names}
+        out["saliency"][method] = {"per_model_s": per, "total_s": sum(per.values()),
+                                   "target_s": ATTRIBUTION_TARGET["saliency_300_s"]}
+    for n in names:
+        t0 = time.perf_counter()
+        f = attribution.saliency(loaded[n], blanked if n == "bilstm" else text, method="integrated_gradients")
+        a = f.attrs
+        out["integrated_gradients"].append({"model": n, "seconds": time.perf_counter() - t0, "n_steps": a["n_steps"],
+                                            "evaluations": a["evaluations"], "completeness_gap": a["completeness_gap"],
+                                            "cap_reached": a["cap_reached"]})
+    long = " ".join(words)
+    for n in names:
+        if loaded[n].config.task == "next_word":
+            out["score"].append({"model": n, "tokens": 512, "seconds": timed(lambda n=n: loaded[n].score(long)),
+                                 "target_s": ATTRIBUTION_TARGET["score_512_s"]})
+    return out
+
+
+def _attribution_table(b: dict) -> str:
+    lines = [f"Saliency on {b['tokens']} tokens of held-out text, all models per method (median of runs; "
+             f"load average {b['load_average']:.1f})\n",
+             "| method | " + " | ".join(b["models"]) + " | total (s) | target (s) |",
+             "| --- |" + " ---: |" * (len(b["models"]) + 2)]
+    for method, r in b["saliency"].items():
+        lines.append(f"| {method} | " + " | ".join(f"{r['per_model_s'][n]:.3f}" for n in b["models"])
+                     + f" | {r['total_s']:.3f} | {r['target_s']} |")
+    lines += ["\n| integrated gradients | nodes | gradient evaluations | completeness gap | cap reached | time (s) |",
+              "| --- | ---: | ---: | ---: | --- | ---: |"]
+    lines += [f"| {r['model']} | {r['n_steps']} | {r['evaluations']} | {r['completeness_gap']:.2%} | "
+              f"{'yes' if r['cap_reached'] else 'no'} | {r['seconds']:.2f} |" for r in b["integrated_gradients"]]
+    lines += ["\n| score | tokens | median (s) | target (s) |", "| --- | ---: | ---: | ---: |"]
+    lines += [f"| {r['model']} | {r['tokens']} | {r['seconds']:.3f} | {r['target_s']} |" for r in b["score"]]
+    return "\n".join(lines)
+
+
 def bench_units(quick: bool = False) -> list[dict]:
     """core.units against issue 11's targets, in seconds: ranking units by each feature (features + correlate)
     at 512 tokens, within 0.3 s; a pattern search over the cached held-out sample, within 1 s. The one-off
@@ -251,6 +316,10 @@ def main(args) -> int:
                 met = "" if r["target_s"] is None else ("yes" if r["seconds"] <= r["target_s"] else "NO")
                 print(f"| {r['case']} | {r['T']} | {r['seconds']:.3f} | {r['target_s'] or ''} | {met} |")
             print(flush=True)
+    if args.only in (None, "attribution"):
+        out["attribution"] = bench_attribution(args.quick)
+        if not args.json:
+            print(_attribution_table(out["attribution"]), "\n", flush=True)
     if args.only in (None, "pages"):
         pages = bench_pages(args.quick)
         out["pages"] = pages

@@ -169,6 +169,12 @@ class WordModel(nn.Module):
         """
         return top_words(self.trace(text)["logits"], self.vocab, k)
 
+    def score(self, text: str, specials: bool = False):
+        """Each token's probability one step earlier, its rank and surprisal: ``core.predictions.score``."""
+        from .predictions import score
+
+        return score(self, text, specials=specials)
+
     def parameter_count(self) -> int:
         return sum(p.numel() for p in self.parameters())
 

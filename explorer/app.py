@@ -51,6 +51,10 @@ PAGES = {
     "Comparing memory": [
         st.Page("views/memory.py", title="Memory: RNN vs LSTM", icon="🧠", url_path="memory"),
     ],
+    "Why that prediction?": [
+        st.Page("views/saliency.py", title="Saliency: words a prediction rests on", icon="🔎", url_path="saliency"),
+        st.Page("views/compare.py", title="Two sentences compared", icon="⚖️", url_path="compare"),
+    ],
     "Help": [
         st.Page("views/about.py", title="About: how to read each view", icon="❓", url_path="about"),
     ],

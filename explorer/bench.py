@@ -32,7 +32,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 APP = ROOT / "explorer" / "app.py"
-PAGES = ("tokens", "rnn", "lstm", "gru", "bidirectional", "attention", "memory", "about")
+PAGES = ("tokens", "rnn", "lstm", "gru", "bidirectional", "attention", "memory", "saliency", "compare", "about")
 TARGETS = {100: 0.5, 512: 2.0}  # seconds, warm caches
 MEMORY_TARGET = 1.5  # seconds: the memory page computing all four models for a new 300-token sentence
 RSS_TARGET_GIB = 1.5  # resident memory of the server after 100 distinct sentences
@@ -99,6 +99,7 @@ def memory_times(repeats: int = 5) -> list[dict]:
     compute afresh (models loaded)."""
     logging.getLogger("streamlit").setLevel(logging.ERROR)
     at = _page_app("memory", "I grew up in the Middle East but now live in London. I speak fluent ___")
+    at.text_input(key="memory_word").set_value("arabic")  # the blank's word: without one the page measures nothing
     times, tokens = [], []
     for filler in range(280, 281 + 5 * repeats, 5):  # a new filler length each run: nothing cached
         at.slider(key="memory_filler").set_value(filler)

@@ -244,7 +244,7 @@ def test_attention_page_steps_through_one_query():
     assert list(steps.columns)[:2] == ["key position", "key token"]
     weights = steps["d. softmax weight"]
     assert abs(weights.sum() - 1) < 1e-4
-    assert len(plotly_specs(at)) == 5
+    assert len(plotly_specs(at)) == 5 + 2  # and the surprisal strip and the guesses at the cursor (explorer.predictions)
 
 
 def test_attention_one_head_csv_holds_that_head(downloads):

@@ -12,6 +12,7 @@ One module per kind of chart; every public name is also here, so pages write
     diagrams.py   the LSTM and GRU cells with one step's numbers
     memory.py     which model still remembers the beginning
     pretrained.py the pretrained MiniLM: head view, model view, neuron view, head patterns, the Apple example
+    saliency.py   the sentence coloured by saliency, the surprisal strip, top guesses, two sentences compared
 
 Pure functions: no streamlit here, so a notebook can draw the same figures; no
 numerics either beyond picking what to draw (the numbers come from core).
@@ -83,6 +84,15 @@ from .pretrained import (
     neuron_frame,
     neuron_view,
 )
+from .saliency import (
+    Row,
+    distance_chart,
+    gates_side_by_side,
+    guesses_bars,
+    saliency_frame,
+    saliency_text,
+    surprisal_strip,
+)
 from .states import (
     Panel,
     lines_frame,
@@ -104,6 +114,8 @@ __all__ = [
     "attention_grid_frame", "attention_head", "attention_head_frame", "attention_shape", "blank_fill_bars",
     "blank_fill_frame", "contextual_chart", "esc", "figures_html", "head_patterns_chart", "head_view",
     "head_view_frame", "model_view", "neuron_frame", "neuron_view",
+    "Row", "distance_chart", "gates_side_by_side", "guesses_bars", "saliency_frame", "saliency_text",
+    "surprisal_strip",
     "gradient_distance_chart", "gru_cell_diagram", "jacobian_chart", "lines_frame", "lstm_cell_diagram",
     "power_chart", "probability_filler_chart", "query_weight_bars", "recall_chart", "recall_frame", "short",
     "stacked_frame", "state_frame", "state_heatmaps", "token_axis", "top_units", "top_words_bars",

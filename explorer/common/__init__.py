@@ -46,6 +46,7 @@ from .url import (
 from .widgets import (
     DEFAULT_SENTENCE,
     EXAMPLES,
+    example_answer,
     EXAMPLES_FILE,
     MAX_CHARS,
     ROOT,
@@ -65,7 +66,7 @@ from .widgets import (
 )
 
 __all__ = [
-    "DEFAULT_SENTENCE", "EXAMPLES", "EXAMPLES_FILE", "LEFT_OUT", "MAX_CHARS", "PAGE_HTML_LABEL", "PLOTLY_CONFIG", "ROOT",
+    "DEFAULT_SENTENCE", "EXAMPLES", "example_answer", "EXAMPLES_FILE", "LEFT_OUT", "MAX_CHARS", "PAGE_HTML_LABEL", "PLOTLY_CONFIG", "ROOT",
     "TRACE_ENTRIES", "TRACE_TTL", "UNIT_CHOICES", "WINDOW_FROM", "available", "chart", "contextual", "head_patterns",
     "checkbox", "csv_download", "cursor_picker", "describe_model", "mark_drawn", "memory_result", "metrics", "model",
     "model_picker", "models_dir", "multiselect", "num", "number_input", "page_figures", "page_trace",

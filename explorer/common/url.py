@@ -125,7 +125,7 @@ def _settle(
     elif reset_on is not None and context_key in state and state[context_key] != reset_on:
         fixed, _ = fix(start)
         if state[key] != fixed:
-            note = f"“{label}”: reset to {show(fixed)}: the earlier choice belonged to another model."
+            note = f"“{label}”: reset to {show(fixed)}: the earlier choice was for another model or sentence."
     else:
         value = state[key]
         fixed, why = fix(value)

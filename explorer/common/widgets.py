@@ -36,6 +36,14 @@ def _examples() -> dict:
 _EX = _examples()
 DEFAULT_SENTENCE: str = _EX["default"]
 EXAMPLES: list[str] = [e["text"] for e in _EX["examples"]]
+# The word a lecture example's blank stands for, where the example gives one (the probes' answer for the
+# Middle East sentence). Data, not code: a sentence the user typed never gets a word it did not give.
+ANSWERS: dict[str, str] = {e["text"]: e["answer"] for e in _EX["examples"] if e.get("answer")}
+
+
+def example_answer(text: str) -> str:
+    """The blank's word when ``text`` is exactly one of the lecture's examples that names it, else ""."""
+    return ANSWERS.get(text.strip(), "")
 
 
 # -- the frame: sentence and examples -----------------------------------------------------------

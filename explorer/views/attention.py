@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from core.attention import query_steps
-from explorer import charts, common
+from explorer import charts, common, predictions
 
 st.title("Transformer: self-attention")
 st.markdown(
@@ -130,3 +130,4 @@ fig = charts.value_mix(tr, layer, head, query)
 common.chart(
     fig, "att_values", lambda: charts.value_mix_frame(tr, layer, head, query), f"attention_values_query{query}"
 )
+predictions.section(NAME, cursor_key="att_query")

@@ -146,3 +146,5 @@ lines.append("Only the backward state differs, so every change here comes from t
              "This small model learned its English from dictionary glosses (see About): where fruit and company "
              "rank low, it has not learned the lecture's contrast, and the numbers above say so.")
 st.text("\n".join(lines))
+st.page_link("views/saliency.py", label="Which words does its guess for the blank rest on? Saliency for every model",
+             icon="🔎")

@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from explorer import charts, common, gated
+from explorer import charts, common, gated, predictions
 
 st.title("GRU: two gates, no separate cell")
 st.markdown(
@@ -76,3 +76,4 @@ h_t &= (1 - z_t)\,n_t + z_t\,h_{{t-1}}\\
 
 
 gated.view(tr, PANELS, base + "hidden", "hidden state", "gru", cell, model_id=NAME)
+predictions.section("gru", cursor_key="gru_cursor")

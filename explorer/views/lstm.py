@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from explorer import charts, common, gated
+from explorer import charts, common, gated, predictions
 
 st.title("LSTM: four gates and a cell state")
 st.markdown(
@@ -107,3 +107,4 @@ h_t &= o_t\,\tanh(c_t)\\
 
 
 gated.view(tr, PANELS, base + "cell", "cell state", "lstm", cell, model_id=f"{name} {direction}")
+predictions.section(name, cursor_key="lstm_cursor")

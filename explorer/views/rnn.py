@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from explorer import charts, common, units_view
+from explorer import charts, common, predictions, units_view
 
 st.title("Vanilla RNN: the hidden state")
 st.markdown(
@@ -45,16 +45,9 @@ tracks = units_view.tracks_frame(tr) if show_tracks else None
 fig = charts.state_heatmaps(tr, panels, units, window, cursor, tracks=tracks, normalise=normalise)
 common.chart(fig, "rnn_hidden", lambda: charts.state_frame(tr, panels, units, window), "rnn_hidden_state")
 
-preds = common.top_words(NAME, common.sentence(), 5)
 st.subheader("At the cursor")
 common.show_token(cursor, tokens[cursor])
-left, right = st.columns([1, 1])
-with left:
-    fig = charts.top_words_bars(preds[cursor], f"next word after “{charts.short(tokens[cursor])}” (position {cursor})")
-    common.chart(
-        fig, "rnn_next", lambda: charts.top_words_frame(tokens, preds)[lambda d: d.position == cursor], "rnn_next_words"
-    )
-with right:
+with st.container():
     u = units[0]
     a, h = float(pre[cursor, u]), float(hidden[cursor, u])
     h_prev = float(hidden[cursor - 1, u]) if cursor else 0.0
@@ -72,13 +65,7 @@ with right:
     )
     st.dataframe(step, hide_index=True, height=240)
 
-st.subheader("Top-5 next words at each step")
-st.markdown("Row *t* is what the RNN expects **after** token *t*; the column `actual next` is the word that came.")
-frame = pd.DataFrame({"position": range(T), "token": tokens, "actual next": tokens[1:] + [""]})
-for r in range(5):
-    frame[f"{r + 1}."] = [f"{p[r][0]}  ({p[r][1]:.3f})" for p in preds]
-st.dataframe(frame, hide_index=True, height=min(420, 38 + 35 * T))
-common.csv_download(lambda: charts.top_words_frame(tokens, preds), "rnn_top5", "rnn_top5")
+predictions.section(NAME, cursor_key="rnn_cursor")
 
 st.subheader(f"Units ranked: {ranked.criterion}")
 fig = charts.unit_rank_bars(ranked.scores, units, ranked.criterion, ranked.score_label)
