@@ -50,7 +50,7 @@ SHARE_LINK_CONTROLS: dict[str, dict[str, tuple[str, object]]] = {
     },
     "gru": {
         "gru_units": ("selectbox", 64),
-        "gru_window": ("slider", (0, 100)),
+        "gru_window": ("slider", (20, 140)),
         "gru_cursor": ("slider", 7),
         "gru_unit": ("selectbox", OTHER),
         "gru_line_value": ("selectbox", "reset gate r_t"),
