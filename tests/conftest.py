@@ -9,6 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
+import os
+
 import pytest
 import torch
 
@@ -48,3 +50,19 @@ def tiny_model(arch: str, positional: str = "sinusoidal", dtype=torch.float32, l
     config = ModelConfig(arch=arch, vocab_size=len(vocab), embed_dim=embed_dim, hidden_size=hidden_size,
                          num_layers=layers, heads=heads, nonlinearity=nonlinearity, positional=positional, max_len=64)
     return WordModel(config, vocab).to(dtype).eval()
+
+
+@pytest.fixture(scope="module")
+def app_models_dir(tmp_path_factory):
+    """Points the app (GATESCOPE_MODELS) at models for one test module, and back afterwards: the shipped
+    models when all are there, else untrained ones of the same shapes (tests/app_models.py)."""
+    from tests import app_models
+
+    folder = app_models.models_for_tests(tmp_path_factory.mktemp("models"))
+    old = os.environ.get("GATESCOPE_MODELS")
+    os.environ["GATESCOPE_MODELS"] = str(folder)
+    yield folder
+    if old is None:
+        os.environ.pop("GATESCOPE_MODELS", None)
+    else:
+        os.environ["GATESCOPE_MODELS"] = old

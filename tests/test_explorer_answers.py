@@ -4,14 +4,12 @@ word, under AppTest with the hostile inputs of tests/test_explorer_apptest.py.""
 from __future__ import annotations
 
 import json
-import os
 
 import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from explorer import charts
-from tests import app_models
 from tests.test_explorer_apptest import APP, EMOJI_RTL_CONTROL, LONG, PAYLOADS, shown_strings
 
 HOSTILE = {
@@ -24,15 +22,9 @@ RAW_MARKUP = ("<img", "<script", "**bold**", "](javascript", "![tracker]")
 
 
 @pytest.fixture(scope="module", autouse=True)
-def models_dir(tmp_path_factory):
-    folder = app_models.models_for_tests(tmp_path_factory.mktemp("models"))
-    old = os.environ.get("GATESCOPE_MODELS")
-    os.environ["GATESCOPE_MODELS"] = str(folder)
-    yield folder
-    if old is None:
-        os.environ.pop("GATESCOPE_MODELS", None)
-    else:
-        os.environ["GATESCOPE_MODELS"] = old
+def models_dir(app_models_dir):
+    """The app reads this module's models (conftest.app_models_dir)."""
+    return app_models_dir
 
 
 def open_page(page: str, sentence: str | None = None, **params) -> AppTest:

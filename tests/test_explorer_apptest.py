@@ -21,7 +21,6 @@ from streamlit.testing.v1 import AppTest
 
 from explorer.common import PAGE_HTML_LABEL
 
-from tests import app_models
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "explorer" / "app.py")
@@ -64,16 +63,9 @@ UNTRUSTED = [EMOJI_RTL_CONTROL, *PAYLOADS]  # strings that are in no text of our
 
 
 @pytest.fixture(scope="module", autouse=True)
-def models_dir(tmp_path_factory):
-    """Points the app at the models for this module's tests, and back afterwards."""
-    folder = app_models.models_for_tests(tmp_path_factory.mktemp("models"))
-    old = os.environ.get("GATESCOPE_MODELS")
-    os.environ["GATESCOPE_MODELS"] = str(folder)
-    yield folder
-    if old is None:
-        os.environ.pop("GATESCOPE_MODELS", None)
-    else:
-        os.environ["GATESCOPE_MODELS"] = old
+def models_dir(app_models_dir):
+    """The app reads this module's models (conftest.app_models_dir)."""
+    return app_models_dir
 
 
 def open_page(page: str, text: str | None = None, link: bool = True) -> AppTest:

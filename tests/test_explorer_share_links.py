@@ -13,13 +13,11 @@ an option other than the current one, for choices that depend on the data.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests import app_models
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "explorer" / "app.py")
@@ -84,15 +82,9 @@ SHARE_LINK_CONTROLS: dict[str, dict[str, tuple[str, object]]] = {
 
 
 @pytest.fixture(scope="module", autouse=True)
-def models_dir(tmp_path_factory):
-    folder = app_models.models_for_tests(tmp_path_factory.mktemp("models"))
-    old = os.environ.get("GATESCOPE_MODELS")
-    os.environ["GATESCOPE_MODELS"] = str(folder)
-    yield folder
-    if old is None:
-        os.environ.pop("GATESCOPE_MODELS", None)
-    else:
-        os.environ["GATESCOPE_MODELS"] = old
+def models_dir(app_models_dir):
+    """The app reads this module's models (conftest.app_models_dir)."""
+    return app_models_dir
 
 
 def open_link(page: str, query: dict[str, str]) -> AppTest:
