@@ -178,6 +178,17 @@ def bench_pages(quick: bool = False) -> dict:
     return json.loads(proc.stdout)
 
 
+def median_seconds(fn, reps: int) -> float:
+    """Median wall time of ``reps`` calls of ``fn`` after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(reps):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
 ATTRIBUTION_TARGET = {"saliency_300_s": 1.0, "score_512_s": 0.2}  # all five models per method; one model
 
 
@@ -196,13 +207,7 @@ def bench_attribution(quick: bool = False) -> dict:
     reps = 2 if quick else 5
 
     def timed(fn) -> float:
-        fn()  # warm
-        times = []
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        return statistics.median(times)
+        return median_seconds(fn, reps)
 
     out: dict = {"load_average": os.getloadavg()[0], "tokens": 300, "models": names, "saliency": {}, "integrated_gradients": [],
                  "score": []}
@@ -259,13 +264,7 @@ def bench_units(quick: bool = False) -> list[dict]:
     rows = []
 
     def timed(fn) -> float:
-        fn()
-        times = []
-        for _ in range(reps):
-            t0 = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - t0)
-        return statistics.median(times)
+        return median_seconds(fn, reps)
 
     for feature in units.FEATURES:
         s = timed(lambda: units.rank(tr, name, "feature", feature=feature))
