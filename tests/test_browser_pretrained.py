@@ -8,7 +8,7 @@ import urllib.parse
 import pytest
 
 from core import bert
-from tests.test_browser import Visit, browser, server  # noqa: F401  (the fixtures: one live server, one Chromium)
+from tests.test_browser import Visit, app_url, browser, server  # noqa: F401  (the fixtures: one live server, one Chromium)
 
 pytestmark = [pytest.mark.browser, pytest.mark.skipif(not bert.installed(), reason=f"needs {bert.PACKAGE}")]
 
@@ -33,7 +33,7 @@ def head_view_lines(visit: Visit) -> int:
 
 @pytest.mark.parametrize("pieces", [128, 512])
 def test_pretrained_page_at_128_and_512_pieces(browser, server, pieces):  # noqa: F811
-    visit = Visit(browser, server, "pretrained", text_of(pieces))
+    visit = Visit(browser, app_url(server, "pretrained", text_of(pieces)))
     try:
         visit.wait_for_charts(6)
         page = visit.page

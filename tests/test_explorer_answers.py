@@ -143,7 +143,7 @@ def test_memory_target_is_the_last_word_and_says_so():
 @pytest.mark.parametrize(
     "sentence, why",
     [
-        ("I grew up in the Middle East but now live in London. I speak fluent ___", "type the word that belongs"),
+        ("I grew up in Spain but now live in Paris. I speak fluent ___", "type the word that belongs"),
         ("hello", "at least two words"),
         ("I paid 1,200", "a number"),
         ("I like zxqvia", "not among the models' 8,000 words"),
@@ -162,6 +162,17 @@ def test_memory_word_box_payloads_stay_text(payload):
     assert at.text_input(key="memory_word").value == payload[:40]  # the box holds it (cut to 40 characters)
     assert_safe(at, [payload[:40]])
     assert len(figures(at)) == 2  # not one vocabulary word: explained; only recall and w^n, which need no word
+
+
+def test_the_lecture_example_brings_its_own_answer_and_a_typed_sentence_does_not():
+    """examples.json names the Middle East example's answer; the same words typed with another city get none."""
+    at = open_page("memory", "I grew up in the Middle East but now live in London. I speak fluent ___")
+    assert at.text_input(key="memory_word").value == "arabic"
+    assert any("Target word: 'arabic', the word you gave for the blank" in t.value for t in at.text)
+    assert len(figures(at)) == 4
+    at.text_area(key="sentence").set_value("I grew up in the Middle East but now live in Paris. I speak fluent ___").run()
+    assert at.text_input(key="memory_word").value == ""
+    assert any("type the word that belongs" in t.value for t in at.text)
 
 
 def test_memory_word_for_the_blank_is_measured():

@@ -269,17 +269,6 @@ def test_lstm_backward_direction_names_the_next_token_as_the_previous_step():
     assert "c<sub>t-1</sub>" in diagram and "t+1" not in diagram
 
 
-def test_the_memory_word_box_reaches_its_figure_escaped():
-    """The target word is the one raw user string that reaches a figure whole (the y-axis title)."""
-    at = open_page("memory")
-    at.text_input(key="memory_word").set_value("<b>x</b><img src=y>").run()
-    assert not at.exception
-    probability = next(s for s in plotly_specs(at) if "p(" in json.dumps(s.get("layout", {})))
-    title = probability["layout"]["yaxis"]["title"]["text"]
-    assert "&lt;b&gt;x&lt;/b&gt;" in title, title
-    assert bare_angles(json.dumps(probability, ensure_ascii=False)) == []
-
-
 def test_about_page_has_the_lecture_numbers():
     at = open_page("about")
     text = " ".join(shown_strings(at))

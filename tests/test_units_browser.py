@@ -9,7 +9,7 @@ import urllib.parse
 import pytest
 
 from core.text import tokenize
-from tests.test_browser import Visit, _foreign, browser, server  # noqa: F401  (fixtures)
+from tests.test_browser import Visit, _foreign, app_url, browser, server  # noqa: F401  (fixtures)
 
 HOSTILE = '<img src=x onerror=alert(1)> (a <script>alert(2)</script> aside) "**bold**" [x](javascript:alert(3))'
 _TEXT = " ".join([
@@ -38,11 +38,7 @@ def small_search_sample():
 
 
 def open_lstm(browser, server, sentence: str, **params) -> Visit:  # noqa: F811
-    visit = Visit(browser, server, "lstm", sentence)
-    if params:
-        visit.page.goto(visit.page.url + "&" + urllib.parse.urlencode(params))
-        visit.settle()
-    return visit
+    return Visit(browser, app_url(server, "lstm", sentence, **params))
 
 
 def test_hostile_text_stays_literal_in_the_span_and_the_search(browser, server):  # noqa: F811
