@@ -739,9 +739,9 @@ def main(argv: list[str] | None = None) -> int:
         sample_every=a.sample_every, pids=a.pid,
     )
     rep = asyncio.run(run_class(opt))
-    print(render(rep))
     if a.json:
         Path(a.json).write_text(json.dumps(rep, indent=1, default=str), encoding="utf-8")
+    print(render(rep))
     return 0
 
 
