@@ -160,7 +160,8 @@ class BrowserSession:
         self.host = u.netloc
         self.timeout = timeout
         self.cookies: dict[str, str] = {}
-        self.worker = ""
+        self.worker = ""  # the process behind the websocket, as explorer.serve's nginx names it
+        self.page_worker = ""  # the process that answered the page request
         self.ws = None
         self.reader: asyncio.Task | None = None
         self.session_id = ""
@@ -197,7 +198,7 @@ class BrowserSession:
                     k, _, v = value.strip().split(";")[0].partition("=")
                     self.cookies[k] = v
                 elif name.lower() == WORKER_HEADER:
-                    self.worker = value.strip()
+                    self.page_worker = value.strip()
             while await asyncio.wait_for(reader.read(65536), self.timeout):
                 pass
         finally:
@@ -220,7 +221,7 @@ class BrowserSession:
             connect(ws_url, subprotocols=protocols, additional_headers=headers, max_size=None, open_timeout=self.timeout),
             self.timeout,
         )
-        self.worker = self.ws.response.headers.get(WORKER_HEADER, self.worker)
+        self.worker = self.ws.response.headers.get(WORKER_HEADER, "")
         self._closed.clear()
         self.reader = asyncio.create_task(self._read())
 
