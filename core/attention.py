@@ -180,3 +180,41 @@ class TransformerBody(nn.Module):
             h = values[f"layers.{l}.hidden"]
         values["output"] = self.ln_f(h)
         return values
+
+
+# -- one query, step by step (the lecture's slide, with the numbers of a traced sentence) ----------
+def query_steps(trace: Trace, layer: int, head: int, query: int):
+    """Q K^T, / sqrt(d), mask, softmax for one query of a traced head: a pandas table, one row per key.
+
+    Columns: ``key_position``, ``key_token``, ``q_dot_k`` (the trace's scaled score times sqrt(d)),
+    ``scaled`` (Q K^T / sqrt(d), the trace's ``scores``), ``masked`` (-inf for keys after the query in a
+    causal model, ``trace.meta["causal"]``), ``exp_shifted`` (e^(masked - max), what the softmax adds up:
+    subtracting the largest score first keeps e^x finite) and ``weight`` (the trace's ``weights``).
+    ``attrs``: ``max_score`` (the largest unmasked score), ``denominator`` (the sum of ``exp_shifted``)
+    and ``d_head``; ``exp_shifted / denominator`` is ``weight``.
+    """
+    import numpy as np
+    import pandas as pd
+
+    prefix = f"layers.{layer}.attention."
+    scores = trace[prefix + "scores"][head, query].detach().to("cpu", torch.float64)  # (T,), before the mask
+    weights = trace[prefix + "weights"][head, query].detach().to("cpu", torch.float64)  # (T,)
+    d = int(trace[prefix + "query"].shape[-1])
+    T = scores.shape[0]
+    hidden = (torch.arange(T) > query) & bool(trace.meta.get("causal", False))
+    masked = scores.masked_fill(hidden, float("-inf"))
+    top = masked.max()
+    shifted = torch.exp(masked - top)  # 0 where masked
+    frame = pd.DataFrame(
+        {
+            "key_position": np.arange(T),
+            "key_token": trace.labels(),
+            "q_dot_k": (scores * math.sqrt(d)).numpy(),
+            "scaled": scores.numpy(),
+            "masked": masked.numpy(),
+            "exp_shifted": shifted.numpy(),
+            "weight": weights.numpy(),
+        }
+    )
+    frame.attrs.update(max_score=float(top), denominator=float(shifted.sum()), d_head=d)
+    return frame

@@ -3,8 +3,11 @@
     streamlit run explorer/app.py
 
 The frame is the sidebar's sentence (a text area, key "sentence") and the
-lecture's examples. The URL holds the page (its path) and the sentence
-(``?sentence=``), so a copied link shows the same view.
+lecture's examples. The URL holds the page (its path), the sentence
+(``?sentence=``) and every control of the page (``common.url``), so a copied
+link shows the same view. Every page answers at its own path as typed
+(``/tokens``, ``/lstm`` ...); the root ``/`` forwards to ``/tokens`` with the
+query string, because Streamlit serves its default page only at the root.
 
 The pages live in ``views/``, not ``pages/``: Streamlit treats a ``pages/``
 folder beside the entry point as a legacy multipage app and would run a
@@ -23,9 +26,17 @@ import streamlit as st  # noqa: E402
 from explorer import common  # noqa: E402
 
 
+TOKENS = st.Page("views/tokens.py", title="Tokens and embeddings", icon="🔤", url_path="tokens")
+
+
+def _home() -> None:
+    st.switch_page(TOKENS, query_params=st.query_params.to_dict())
+
+
 PAGES = {
     "Words to numbers": [
-        st.Page("views/tokens.py", title="Tokens and embeddings", icon="🔤", url_path="tokens", default=True),
+        st.Page(_home, title="gatescope", url_path="home", default=True, visibility="hidden"),
+        TOKENS,
     ],
     "Recurrent networks": [
         st.Page("views/rnn.py", title="RNN", icon="🔁", url_path="rnn"),
@@ -48,5 +59,6 @@ page = st.navigation(PAGES)
 # Page icons are emoji and the favicon is our own file: a Material-symbol icon
 # would make the browser fetch the favicon from another host.
 st.set_page_config(page_title=f"{page.title} · gatescope", page_icon=str(ROOT / "assets" / "icon.png"), layout="wide")
-common.sentence_frame()
-page.run()
+with common.url_scope():
+    common.sentence_frame()
+    page.run()

@@ -4,7 +4,7 @@ For a 100-token and a 512-token sentence, each page is run once to warm the
 caches (model, trace, top words), then rerun ``--repeats`` times; the median
 wall time of ``AppTest.run()`` is reported. That is the whole script (frame and
 page) plus AppTest's own small overhead, so it errs on the slow side.
-Targets (../shared/DESIGN.md): 0.5 s at 100 tokens, 2 s at 512 tokens.
+Targets (docs/design.md): 0.5 s at 100 tokens, 2 s at 512 tokens.
 
 ``page_times()`` returns the rows, for ``python -m core bench``.
 """
@@ -114,10 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     repeats = 2 if args.quick else args.repeats
 
-    from explorer import fixtures
+    from tests import app_models  # the shipped models, or untrained ones of the same shapes
 
     with tempfile.TemporaryDirectory() as scratch:
-        folder = fixtures.models_for_tests(Path(scratch))
+        folder = app_models.models_for_tests(Path(scratch))
         os.environ["GATESCOPE_MODELS"] = str(folder)
         rows = page_times(repeats) + memory_times(repeats)
     if args.json:

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from core.text import tokenize
-from explorer import fixtures
+from tests import app_models
 
 pytestmark = pytest.mark.browser
 
@@ -76,7 +76,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     _need_browser()
-    models = fixtures.models_for_tests(tmp_path_factory.mktemp("models"))
+    models = app_models.models_for_tests(tmp_path_factory.mktemp("models"))
     port = _free_port()
     log = (tmp_path_factory.mktemp("server") / "streamlit.log").open("w")
     env = dict(os.environ, GATESCOPE_MODELS=str(models))
@@ -156,7 +156,7 @@ class Visit:
         self.dialogs: list[str] = []
         self.page.on("request", lambda r: self.requests.append(r.url))
         self.page.on("dialog", lambda d: (self.dialogs.append(d.message), d.dismiss()))
-        url = f"{base}/{'' if path == 'tokens' else path}"
+        url = f"{base}/{path}"  # every page at its own path as typed, /tokens too
         if sentence is not None:
             url += "?sentence=" + urllib.parse.quote(sentence, safe="")
         self.page.goto(url)
@@ -168,7 +168,7 @@ class Visit:
 
     def navigate(self, path: str) -> None:
         """Go to another page through the sidebar, as a reader would (the session, and its sentence, stay)."""
-        href = "/" if path == "tokens" else f"/{path}"  # the default page lives at the root
+        href = f"/{path}"
         before = self.page.locator("[data-testid='stMainBlockContainer'] h1").first.inner_text()
         self.page.locator(f"[data-testid='stSidebarNav'] a[href$='{href}']").first.click()
         self.page.wait_for_function(

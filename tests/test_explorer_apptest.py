@@ -2,7 +2,7 @@
 
 The models come from $GATESCOPE_MODELS, else the shipped assets/models, else
 untrained models of the same shapes built once for this module
-(explorer/fixtures.py): the pages must work with any weights.
+(tests/app_models.py): the pages must work with any weights.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer import fixtures
+from tests import app_models
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "explorer" / "app.py")
@@ -61,7 +61,7 @@ UNTRUSTED = [EMOJI_RTL_CONTROL, *PAYLOADS]  # strings that are in no text of our
 @pytest.fixture(scope="module", autouse=True)
 def models_dir(tmp_path_factory):
     """Points the app at the models for this module's tests, and back afterwards."""
-    folder = fixtures.models_for_tests(tmp_path_factory.mktemp("models"))
+    folder = app_models.models_for_tests(tmp_path_factory.mktemp("models"))
     old = os.environ.get("GATESCOPE_MODELS")
     os.environ["GATESCOPE_MODELS"] = str(folder)
     yield folder

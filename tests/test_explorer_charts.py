@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from core import Trace
+from core.attention import query_steps
 from explorer import charts
 
 PAYLOAD_TOKENS = [
@@ -179,11 +180,17 @@ def test_512_tokens_stay_light():
 
 
 def test_query_steps_are_the_lecture_steps():
+    """core.attention.query_steps: the numbers of the Attention page's step-by-step view (on this file's fake trace)."""
     tr = fake_trace(list("abcdef"), d=4)
-    steps = charts.query_steps_frame(tr, 0, 1, 2)
+    steps = query_steps(tr, 0, 1, 2)
     assert np.allclose(steps.q_dot_k / 2.0, steps.scaled)  # sqrt(d) = 2
     assert np.isinf(steps.masked[3:]).all() and np.isfinite(steps.masked[:3]).all()
     assert abs(steps.weight.sum() - 1) < 1e-6
+    # the softmax written out: e^(s - max) / sum e^(s_j - max) is the traced weight
+    assert steps.attrs["max_score"] == steps.scaled[:3].max()
+    assert np.isclose(steps.attrs["denominator"], np.exp(steps.scaled[:3] - steps.scaled[:3].max()).sum())
+    assert np.allclose(steps.exp_shifted / steps.attrs["denominator"], steps.weight, atol=1e-6)
+    assert (steps.exp_shifted[3:] == 0).all()
 
 
 def test_frames_match_their_charts():

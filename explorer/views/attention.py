@@ -1,10 +1,9 @@
 """Attention: positional encoding, every head, one head in detail, one query step by step."""
 
-import math
-
 import numpy as np
 import streamlit as st
 
+from core.attention import query_steps
 from explorer import charts, common
 
 st.title("Transformer: self-attention")
@@ -74,24 +73,23 @@ common.chart(
 )
 
 st.subheader("4. One query, step by step")
-steps = charts.query_steps_frame(tr, layer, head, query)
-seen = steps[steps.key_position <= query] if np.isinf(steps.masked).any() else steps
+steps = query_steps(tr, layer, head, query)
+seen = steps[~np.isinf(steps.masked)]  # the keys the query may look at
 best = seen.loc[seen.weight.idxmax()]
-scores = seen.scaled.to_numpy()
-denominator = float(np.exp(scores - scores.max()).sum())
+top, denominator = steps.attrs["max_score"], steps.attrs["denominator"]  # the softmax subtracts the largest first
 st.markdown(
     f"Layer {layer}, head {head}, query at position {query}; vectors have d_k = {d_k} numbers. "
     f"The key with the largest weight is at position {int(best.key_position)}:"
 )
 st.text(f"query: {tokens[query]}    strongest key: {best.key_token}")
-qk, scaled, top = best.q_dot_k, best.scaled, scores.max()  # top: the softmax subtracts the largest score first
+qk, scaled = best.q_dot_k, best.scaled
 masked = int(np.isinf(steps.masked).sum())
 rows = [
     rf"&\text{{a. similarity}} & q\cdot k &= {qk:.4f}",
     rf"&\text{{b. scale}} & \tfrac{{q\cdot k}}{{\sqrt{{d_k}}}} &= \tfrac{{{qk:.4f}}}{{\sqrt{{{d_k}}}}} = {scaled:.4f}",
     rf"&\text{{c. mask}} & & -\infty \text{{ for the {masked} of {T} keys after the query}}",
     rf"&\text{{d. softmax}} & w &= \tfrac{{e^{{{scaled:.4f} - {top:.4f}}}}}{{\sum_j e^{{s_j - {top:.4f}}}}}"
-    rf" = \tfrac{{{math.exp(scaled - top):.4f}}}{{{denominator:.4f}}} = {best.weight:.4f}",
+    rf" = \tfrac{{{best.exp_shifted:.4f}}}{{{denominator:.4f}}} = {best.weight:.4f}",
     rf"&\text{{e. apply to V}} & c &= \textstyle\sum_j w_j\, v_j"
     rf" \quad (\text{{weights sum to }} {seen.weight.sum():.4f})",
 ]
@@ -104,6 +102,7 @@ st.dataframe(
             "q_dot_k": "a. q·k",
             "scaled": "b. q·k / √d",
             "masked": "c. masked",
+            "exp_shifted": "d. e^(s − max)",
             "weight": "d. softmax weight",
         }
     ),

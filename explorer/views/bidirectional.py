@@ -4,7 +4,6 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from core.models import word_probability
 from explorer import charts, common
 
 st.title("Bidirectional LSTM: reading both ways")
@@ -124,8 +123,7 @@ tops = [top[0][0] for _, top in cases]
 lines = [f"Top word at the blank: A {tops[0]!r}, B {tops[1]!r}, C {tops[2]!r}"
          + (" (the words after the blank changed it)." if len(set(tops)) > 1 else " (the same in all three).")]
 for word in ("fruit", "company"):
-    index = common.model(NAME).vocab.index(word)
-    measured = [word_probability(t["logits"][t.labels().index(BLANK)], index) for t in demo_traces]
+    measured = [common.word_probability(NAME, s, t.labels().index(BLANK), word) for s, t in zip(DEMO, demo_traces)]
     lines.append(f"p({word}): " + ", ".join(f"{chr(65 + k)} {p:.2g} (rank {r:,})" for k, (p, r) in enumerate(measured)))
 lines.append("Only the backward state differs, so every change here comes from the words after the blank. "
              "This small model learned its English from dictionary glosses (see About): where fruit and company "

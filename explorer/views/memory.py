@@ -72,7 +72,7 @@ st.markdown(
 )
 grads = {n: common.memory_result("gradient", n, text, word) for n in models}
 fig = charts.gradient_distance_chart(grads, cue_distance=beginning)
-common.chart(fig, "memory_gradient", lambda: charts.gradient_distance_frame(grads), "memory_gradient_by_distance")
+common.chart(fig, "memory_gradient", lambda: charts.stacked_frame(grads), "memory_gradient_by_distance")
 st.text(memory.read_gradients(grads, far=beginning))
 
 # 2. probability as the filler grows -------------------------------------------------------------------
@@ -80,7 +80,7 @@ st.subheader("2. The right word as the filler grows")
 fillers = tuple(sorted({f for f in FILLERS if f <= typed.cap - len(tokens)} | {filler}))
 probs = {n: common.memory_result("probability", n, prompt, word, fillers) for n in models}
 fig = charts.probability_filler_chart(probs, word)
-common.chart(fig, "memory_probability", lambda: charts.probability_filler_frame(probs), "memory_probability_by_filler")
+common.chart(fig, "memory_probability", lambda: charts.stacked_frame(probs), "memory_probability_by_filler")
 st.text(memory.read_probability(probs, word))
 
 # 3. recall on held-out probes ---------------------------------------------------------------------------
@@ -111,7 +111,7 @@ with c3:
     st.metric("w^n", f"{memory.lecture_power(w, n):.4g}")
 scalar = {act: memory.scalar_rnn(w, n, act) for act in ("tanh", "relu")}
 fig = charts.power_chart(scalar, w)
-common.chart(fig, "memory_power", lambda: charts.power_frame(scalar), "memory_w_power_n")
+common.chart(fig, "memory_power", lambda: charts.stacked_frame(scalar, "activation"), "memory_w_power_n")
 st.text(memory.read_power(w, n, scalar["tanh"], scalar["relu"]))
 
 # 5. Jacobians through the real models, on demand --------------------------------------------------------
@@ -122,7 +122,7 @@ if st.toggle("Compute dh_T/dh_s through the real RNN, LSTM and GRU", key="memory
     upto = tuple(d for d in (1, 2, 3, 5, 7, 10, 15, 20, 30, 40, 50, 70, 100, 150, 200) if d <= longest)
     jac = {m: common.memory_result("jacobian", m, text, fillers=upto) for m in recurrent}
     fig = charts.jacobian_chart(jac)
-    common.chart(fig, "memory_jacobian", lambda: charts.jacobian_frame(jac), "memory_jacobian_norms")
+    common.chart(fig, "memory_jacobian", lambda: charts.stacked_frame(jac), "memory_jacobian_norms")
     st.text(memory.read_jacobians(jac, at=max(d for d in upto if d <= 50)) if upto else "The sentence is too short.")
 else:
     st.caption("The norm of the product of the step Jacobians J_T ... J_{s+1} (for the LSTM, of dh_T/d(h_s, c_s)), "

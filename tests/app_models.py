@@ -1,4 +1,4 @@
-"""Models for the explorer's tests and benchmark when the trained ones are not there.
+"""Models for the explorer's tests and benchmark (``python -m explorer.bench``) when the trained ones are not there.
 
 The shipped models (``assets/models``) are used whenever all five exist; otherwise
 untrained models of the same shapes are written to a folder of the caller's

@@ -1,0 +1,159 @@
+"""What every chart shares: escaping user text, the token axis, colour scales, titles and colour bars, the figure.
+
+Plotly renders a subset of HTML in tick labels, hover boxes and titles, so every
+string that came from the user goes through ``esc`` before it reaches a figure.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import plotly.graph_objects as go
+
+LABEL_CHARS = 16  # a tick label shows at most this many characters of a word
+HOVER_LINE = 60  # a long word wraps in the hover box every this many characters
+MAX_TICKS = 48  # token labels on one axis before they are thinned
+FONT = dict(size=14)
+UNKNOWN_COLOUR = "#c0392b"
+
+# colour scales, by what a value is: a gate opens from 0 to 1, tanh lives in [-1, 1],
+# anything else (cell state, pre-activations, embeddings) is centred on 0 at its own range
+GATE_SCALE = "Viridis"
+SIGNED_SCALE = "RdBu_r"
+WEIGHT_SCALE = "Blues"
+
+
+# -- text that came from the user ---------------------------------------------------------
+def esc(text: str) -> str:
+    """HTML-escape for plotly (which would otherwise render <b>, <a href>, <br> ...)."""
+    return html.escape(str(text), quote=False)
+
+
+def short(token: str, n: int = LABEL_CHARS) -> str:
+    """A tick label: the token, cut to ``n`` characters with an ellipsis."""
+    return token if len(token) <= n else token[: n - 1] + "…"
+
+
+def _wrapped(token: str) -> str:
+    """The whole token for a hover box, escaped, with a line break every HOVER_LINE characters."""
+    parts = [token[i : i + HOVER_LINE] for i in range(0, len(token), HOVER_LINE)] or [""]
+    return "<br>".join(esc(p) for p in parts)
+
+
+@dataclass(frozen=True)
+class TokenAxis:
+    """Categories and tick labels for positions ``start .. start+len(tokens)-1``."""
+
+    categories: list[str]  # unique per position: "12: the"; what hover shows
+    tickvals: list[str]
+    ticktext: list[str]
+
+    def layout(self, **extra) -> dict:
+        """Axis settings; labels slant when there are many (pass tickangle=0 for a y axis)."""
+        return dict(
+            dict(
+                type="category",
+                tickmode="array",
+                tickvals=self.tickvals,
+                ticktext=self.ticktext,
+                tickangle=-45 if len(self.tickvals) > 12 else 0,
+            ),
+            **extra,
+        )
+
+
+def token_axis(
+    tokens: Sequence[str],
+    start: int = 0,
+    unknown: Sequence[int] = (),
+    max_ticks: int = MAX_TICKS,
+    label_chars: int = LABEL_CHARS,
+) -> TokenAxis:
+    """Axis for the tokens shown (``tokens`` are already the window); unknown positions in red with a "?"."""
+    unknown = set(unknown)
+    categories = [f"{start + i}: {_wrapped(t)}" for i, t in enumerate(tokens)]
+    step = max(1, math.ceil(len(tokens) / max_ticks))
+    keep = range(0, len(tokens), step)
+    ticktext = []
+    for i in keep:
+        label = esc(short(tokens[i], label_chars))
+        if start + i in unknown:  # our own markup around an escaped label
+            label = f'<span style="color:{UNKNOWN_COLOUR}">{label}?</span>'
+        ticktext.append(label)
+    return TokenAxis(categories, [categories[i] for i in keep], ticktext)
+
+
+def _figure(traces: list[dict], height: int, **layout) -> go.Figure:
+    base = dict(height=height, font=FONT, hoverlabel=dict(font_size=14), margin=dict(l=10, r=10, t=40, b=10))
+    base.update(layout)
+    return go.Figure(data=traces, layout=base)
+
+
+def _f32(a) -> np.ndarray:
+    return np.ascontiguousarray(np.asarray(a, dtype=np.float32))
+
+
+def values(trace, name: str) -> np.ndarray:
+    """One value of a trace as a float32 array (the figures' payload), read-only.
+
+    Cached traces are shared by every session (``common.cache``): the array may be a view
+    of the trace's own tensor, so writing into it raises instead of changing everyone's trace."""
+    a = trace[name].detach().cpu().numpy().astype(np.float32, copy=False).view()
+    a.flags.writeable = False
+    return a
+
+
+def _window(trace, window: tuple[int, int] | None) -> tuple[int, int]:
+    return window or (0, trace.length)
+
+
+def _title(text: str, x: float = 0.0, y: float = 1.0, size: int = 15) -> dict:
+    """A subplot title: an annotation above a plot area (paper coordinates)."""
+    return dict(
+        text=text,
+        x=x,
+        y=y,
+        xref="paper",
+        yref="paper",
+        xanchor="left",
+        yanchor="bottom",
+        showarrow=False,
+        font=dict(size=size),
+    )
+
+
+def _colorbar(title: str, y: float = 0.5, length: float = 1.0) -> dict:
+    return dict(title=dict(text=title, side="right"), y=y, len=length, yanchor="middle", thickness=14)
+
+
+def _ax(n: int) -> str:
+    """Trace-side axis name: "x", "x2", ... (n from 1)."""
+    return "" if n == 1 else str(n)
+
+
+
+def _colour_scale(scale: str, z: np.ndarray) -> dict:
+    if scale == "gate":
+        return dict(colorscale=GATE_SCALE, cmin=0.0, cmax=1.0)
+    if scale == "tanh":
+        return dict(colorscale=SIGNED_SCALE, cmin=-1.0, cmax=1.0)
+    m = float(np.abs(z).max()) if z.size else 1.0
+    m = m if m > 0 else 1.0
+    return dict(colorscale=SIGNED_SCALE, cmin=-m, cmax=m)
+
+
+# -- downloads ---------------------------------------------------------------------------------------
+def figure_html(fig: go.Figure) -> str:
+    """A standalone HTML page of the figure (plotly.js inlined: it opens offline)."""
+    return fig.to_html(include_plotlyjs=True, full_html=True)
+
+
+# -- tables behind charts ---------------------------------------------------------------------------
+def stacked_frame(frames: dict[str, pd.DataFrame], column: str = "model") -> pd.DataFrame:
+    """The tables behind a chart of several lines, one after another, each row naming its line in ``column``."""
+    return pd.concat([f.assign(**{column: name}) for name, f in frames.items()], ignore_index=True)
