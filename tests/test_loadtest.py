@@ -23,7 +23,8 @@ from pathlib import Path
 
 import pytest
 
-from explorer import fixtures, loadtest
+from explorer import loadtest
+from tests import app_models
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
@@ -38,7 +39,7 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    models = fixtures.models_for_tests(tmp_path_factory.mktemp("models"))
+    models = app_models.models_for_tests(tmp_path_factory.mktemp("models"))
     port = _free_port()
     log = (tmp_path_factory.mktemp("server") / "streamlit.log").open("w")
     proc = subprocess.Popen(

@@ -26,7 +26,8 @@ from pathlib import Path
 
 import pytest
 
-from explorer import fixtures, loadtest
+from explorer import loadtest
+from tests import app_models
 
 ROOT = Path(__file__).resolve().parents[1]
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -67,7 +68,7 @@ def served(tmp_path):
         if os.environ.get("GATESCOPE_REQUIRE_NGINX") == "1":
             pytest.fail(f"{NGINX} is missing (apt-get install nginx) and GATESCOPE_REQUIRE_NGINX=1")
         pytest.skip("nginx is not installed")
-    models = fixtures.models_for_tests(tmp_path / "models")
+    models = app_models.models_for_tests(tmp_path / "models")
     front, *workers = _free_ports(3)
     log = (tmp_path / "serve.log").open("w")
     proc = subprocess.Popen(
