@@ -89,13 +89,13 @@ def state_heatmaps(
                 z=z,
                 x=axis.categories,
                 y=ynames,
-                coloraxis=f"coloraxis{r}",
+                coloraxis=f"coloraxis{_ax(r)}",
                 xaxis=f"x{_ax(r)}",
                 yaxis=f"y{_ax(r)}",
                 hovertemplate=f"<b>{esc(p.title)}</b><br>token %{{x}}<br>%{{y}}<br>value %{{z:.6g}}<extra></extra>",
             )
         )
-        layout[f"coloraxis{r}"] = dict(
+        layout[f"coloraxis{_ax(r)}"] = dict(
             **_colour_scale(p.scale, z), colorbar=_colorbar(esc(p.colorbar or p.title), (y0 + y1) / 2, row / height)
         )
         layout[f"xaxis{_ax(r)}"] = axis.layout(
