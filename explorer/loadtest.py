@@ -617,14 +617,17 @@ async def run_class(opt: Options) -> dict:
         await warm(opt.url, opt.pages)
     sampler = Sampler(port, opt.pids, opt.sample_every)
     runs: list[Run] = []
-    t0 = time.time()
+    t0, w0 = time.time(), time.perf_counter()
     stop_at = t0 + opt.duration
     cpu0 = time.process_time()
     sampling = asyncio.create_task(sampler.loop(stop_at))
     await asyncio.gather(*(student(i, opt, runs, stop_at) for i in range(opt.sessions)))
     elapsed = time.time() - t0
     await sampling
-    return report(runs, elapsed, sampler, opt, time.process_time() - cpu0)
+    # throughput counts the runs that ended inside the window: the last runs, still going when it
+    # closed, would otherwise stretch the time they are divided by
+    in_window = sum(1 for r in runs if r.latency is not None and r.started + r.latency <= w0 + opt.duration)
+    return report(runs, elapsed, in_window / opt.duration, sampler, opt, time.process_time() - cpu0)
 
 
 def _pct(xs: list[float], q: float) -> float | None:
@@ -634,7 +637,7 @@ def _pct(xs: list[float], q: float) -> float | None:
     return xs[min(len(xs) - 1, int(round(q / 100 * (len(xs) - 1))))]
 
 
-def report(runs: list[Run], elapsed: float, sampler: Sampler, opt: Options, own_cpu: float) -> dict:
+def report(runs: list[Run], elapsed: float, runs_per_s: float, sampler: Sampler, opt: Options, own_cpu: float) -> dict:
     def stats(rs: list[Run]) -> dict:
         ok = [r.latency for r in rs if r.latency is not None and r.error is None]
         return {
@@ -658,8 +661,9 @@ def report(runs: list[Run], elapsed: float, sampler: Sampler, opt: Options, own_
         "url": opt.url,
         "sessions": opt.sessions,
         "pause_s": opt.pause,
-        "duration_s": round(elapsed, 1),
-        "runs_per_s": len(done) / elapsed if elapsed else 0.0,
+        "duration_s": opt.duration,
+        "elapsed_s": round(elapsed, 1),  # the window, and the last runs finishing after it
+        "runs_per_s": runs_per_s,
         "overall": stats(runs),
         "pages": {p: stats([r for r in runs if r.page == p]) for p in sorted({r.page for r in runs})},
         "long_paragraph_runs": stats([r for r in runs if r.long]),
@@ -685,7 +689,7 @@ def report(runs: list[Run], elapsed: float, sampler: Sampler, opt: Options, own_
 def render(rep: dict) -> str:
     f = lambda x: "-" if x is None else f"{x:.2f}"  # noqa: E731
     lines = [
-        f"{rep['sessions']} sessions, mean pause {rep['pause_s']} s, {rep['duration_s']} s: "
+        f"{rep['sessions']} sessions, mean pause {rep['pause_s']} s, {rep['duration_s']:g} s: "
         f"{rep['runs_per_s']:.2f} runs/s, {rep['overall']['runs']} runs, "
         f"{rep['overall']['errors']} errors, {rep['overall']['timeouts']} timeouts",
         "",

@@ -198,6 +198,11 @@ class Supervisor:
         env = dict(os.environ)
         # one secret for all processes: a cookie one process signed is valid on the others after a failover
         env.setdefault("STREAMLIT_SERVER_COOKIE_SECRET", secrets.token_hex(32))
+        # torch would start one compute thread per core in every process: N processes on N cores would
+        # then run N*N threads that fight for the same cores
+        threads = str(max(1, (os.cpu_count() or 1) // workers))
+        for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+            env.setdefault(var, threads)
         self.workers = [Worker(i, first_worker_port + i, self.folder, env) for i in range(workers)]
         self.nginx: subprocess.Popen | None = None
         self.stopping = threading.Event()
