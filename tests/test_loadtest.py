@@ -2,7 +2,9 @@
 
 For each page of the load mix, one simulated student (explorer.loadtest) and
 one real Chromium tab open the same URL; both must end with the same number
-of plotly charts and no exception box. The student then reruns the same view,
+of plotly charts and no exception box. The server is started as the README
+says (no flags about usage statistics): `.streamlit/config.toml` must keep
+the browser from calling any host but the server. The student then reruns the same view,
 when the server sends unchanged charts as references to the student's message
 cache: the count must not change (a generator that ignored the references
 would see charts vanish). A short class of two students must finish runs
@@ -101,8 +103,10 @@ def test_the_generator_sees_what_chromium_shows(server):
         )
         try:
             context = b.new_context(viewport={"width": 1400, "height": 6000})
+            requested: list[str] = []
             for page, charts in seen.items():
                 tab = context.new_page()
+                tab.on("request", lambda r: requested.append(r.url))
                 tab.goto(f"{server}/{page}?sentence={urllib.parse.quote(SENTENCE, safe='')}")
                 tab.wait_for_selector("[data-testid='stMainBlockContainer'] h1", timeout=90_000)
                 tab.wait_for_function(
@@ -117,6 +121,8 @@ def test_the_generator_sees_what_chromium_shows(server):
                 tab.close()
         finally:
             b.close()
+    foreign = [u for u in requested if urllib.parse.urlsplit(u).hostname not in ("127.0.0.1", "localhost", None)]
+    assert foreign == [], f"started as the README says, the page called other hosts: {foreign[:3]}"
 
 
 def test_a_short_class_runs_without_errors_and_reports_memory(server):

@@ -103,6 +103,7 @@ async def _class(front: int, workers: list[int]) -> dict:
         run = await tab.open(PAGES[i % 2], sentences.short())
         assert run.error is None, (run.error, run.exceptions)
         assert tab.worker == tab.page_worker != "", "the page and its websocket reach the same process"
+        assert tab.config.gather_usage_stats is False, "the processes read .streamlit/config.toml"
         if len(tabs[tab.worker]) < 2:
             tabs[tab.worker].append(tab)
             runs[id(tab)] = [run]
