@@ -2,8 +2,8 @@
 from __future__ import annotations
 
 import argparse
-import fnmatch
 import json
+import os
 import sys
 
 
@@ -42,9 +42,18 @@ def _cmd_trace(args: argparse.Namespace) -> int:
     else:
         import pandas as pd
 
-        frames = [trace.to_frame(n).assign(name=n) for n in names]
-        pd.concat(frames, ignore_index=True).to_csv(sys.stdout, index=False)
+        table = pd.concat([_csv_frame(trace, n) for n in names], ignore_index=True)
+        for col in ("position", "head", "unit", "key_position", "layer"):  # integers, blank where a name has none
+            if col in table:
+                table[col] = table[col].astype("Int64")
+        table.to_csv(sys.stdout, index=False)
     return 0
+
+
+def _csv_frame(trace, name: str):
+    """``to_frame`` with the name; in attention scores and weights the unit axis is the key position, so it says so."""
+    frame = trace.to_frame(name).assign(name=name)
+    return frame.rename(columns={"unit": "key_position"}) if name.endswith((".scores", ".weights")) else frame
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -68,7 +77,7 @@ def _cmd_memory(args: argparse.Namespace) -> int:
 
     from . import memory, models
 
-    text = memory.insert_filler(args.sentence, args.filler, args.seed)
+    text = memory.with_filler(args.sentence, args.filler, args.seed).text
     frames = {}
     for name in args.models.split(","):
         try:
@@ -137,7 +146,12 @@ def main(argv: list[str] | None = None) -> int:
     from .models import CheckpointError
 
     try:
-        return args.func(args)
+        code = args.func(args)
+        sys.stdout.flush()  # a closed pipe shows here, inside the try
+        return code
+    except BrokenPipeError:  # `python -m core trace ... | head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the exit-time flush cannot fail again
+        return 0
     except (CheckpointError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -26,11 +26,11 @@ from .recurrent import as_sequence
 from .trace import Trace
 
 
-def sinusoidal_table(T: int, D: int, dtype=torch.float32) -> Tensor:
+def sinusoidal_table(T: int, D: int, dtype=torch.float32, device=None) -> Tensor:
     """PE[pos, 2i] = sin(pos / 10000^(2i/D)),  PE[pos, 2i+1] = cos(pos / 10000^(2i/D)).  (T, D)"""
-    pos = torch.arange(T, dtype=torch.float64)[:, None]
-    freq = torch.exp(-math.log(10000.0) * torch.arange(0, D, 2, dtype=torch.float64) / D)
-    table = torch.zeros(T, D, dtype=torch.float64)
+    pos = torch.arange(T, dtype=torch.float64, device=device)[:, None]
+    freq = torch.exp(-math.log(10000.0) * torch.arange(0, D, 2, dtype=torch.float64, device=device) / D)
+    table = torch.zeros(T, D, dtype=torch.float64, device=device)
     table[:, 0::2] = torch.sin(pos * freq)
     table[:, 1::2] = torch.cos(pos * freq)[:, : D // 2]
     return table.to(dtype)
@@ -43,8 +43,8 @@ class SinusoidalPositionalEncoding(nn.Module):
         super().__init__()
         self.dim = dim
 
-    def forward(self, T: int, dtype=torch.float32) -> Tensor:  # (T, D), a new tensor every call
-        return sinusoidal_table(T, self.dim, dtype)
+    def forward(self, T: int, dtype=torch.float32, device=None) -> Tensor:  # (T, D), a new tensor every call
+        return sinusoidal_table(T, self.dim, dtype, device)
 
 
 class LearnedPositionalEncoding(nn.Module):
@@ -54,15 +54,15 @@ class LearnedPositionalEncoding(nn.Module):
         super().__init__()
         self.table = nn.Embedding(max_len, dim)
 
-    def forward(self, T: int, dtype=torch.float32) -> Tensor:  # (T, D)
+    def forward(self, T: int, dtype=torch.float32, device=None) -> Tensor:  # (T, D), on the table's device
         if T > self.table.num_embeddings:
             raise ValueError(f"{T} positions but the learned positional encoding has {self.table.num_embeddings}")
-        return self.table(torch.arange(T)).to(dtype)
+        return self.table(torch.arange(T, device=self.table.weight.device)).to(dtype)
 
 
-def causal_mask(T: int) -> Tensor:
+def causal_mask(T: int, device=None) -> Tensor:
     """(T, T) bool, True where a query may NOT look: keys after the query."""
-    return torch.ones(T, T, dtype=torch.bool).triu(1)
+    return torch.ones(T, T, dtype=torch.bool, device=device).triu(1)
 
 
 def attention_values(mha: nn.MultiheadAttention, x: Tensor, causal: bool = False, prefix: str = "layers.0.attention.") -> dict[str, Tensor]:
@@ -82,7 +82,7 @@ def attention_values(mha: nn.MultiheadAttention, x: Tensor, causal: bool = False
     q, k, v = F.linear(x, mha.in_proj_weight, mha.in_proj_bias).chunk(3, dim=-1)  # (T, D) each
     q, k, v = (t.reshape(T, nh, hs).transpose(0, 1) for t in (q, k, v))  # (nh, T, hs)
     scores = (q * (1.0 / math.sqrt(hs))) @ k.transpose(-2, -1)  # (nh, T, T) = Q K^T / sqrt(d), scaling the smaller Q
-    masked = scores.masked_fill(causal_mask(T), float("-inf")) if causal else scores
+    masked = scores.masked_fill(causal_mask(T, x.device), float("-inf")) if causal else scores
     weights = torch.softmax(masked, dim=-1)  # (nh, T, T)
     context = weights @ v  # (nh, T, hs)
     output = F.linear(context.transpose(0, 1).reshape(T, D), mha.out_proj.weight, mha.out_proj.bias)  # (T, D)
@@ -116,7 +116,7 @@ class SelfAttention(nn.MultiheadAttention):
 
     def forward(self, x: Tensor, causal: bool = True) -> Tensor:  # (B, T, D) -> (B, T, D)
         T = x.shape[1]
-        mask = causal_mask(T).to(x.device) if causal else None
+        mask = causal_mask(T, x.device) if causal else None
         return super().forward(x, x, x, attn_mask=mask, need_weights=False, is_causal=causal)[0]
 
     def trace(self, x: Tensor, causal: bool = True) -> Trace:
@@ -166,13 +166,13 @@ class TransformerBody(nn.Module):
         self.ln_f = nn.LayerNorm(dim)
 
     def forward(self, x: Tensor) -> Tensor:  # (B, T, D) -> (B, T, D)
-        x = x + self.positional(x.shape[1], x.dtype)
+        x = x + self.positional(x.shape[1], x.dtype, x.device)
         for block in self.blocks:
             x = block(x, self.causal)
         return self.ln_f(x)
 
     def trace_values(self, x: Tensor) -> dict[str, Tensor]:  # (T, D) -> every value
-        pe = self.positional(x.shape[0], x.dtype)
+        pe = self.positional(x.shape[0], x.dtype, x.device)
         values = {"embedding": x.clone(), "positional": pe}
         h = x + pe
         for l, block in enumerate(self.blocks):

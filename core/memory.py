@@ -18,7 +18,9 @@ from __future__ import annotations
 import copy
 import math
 import random
+import warnings
 from collections import defaultdict
+from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import pandas as pd
@@ -27,7 +29,7 @@ import torch
 from . import probes as probe_sets
 from . import recurrent
 from .models import WordModel, word_probability
-from .text import BLANK, encode, tokenize
+from .text import BLANK, UNK, encode, tokenize
 
 
 def _answer_logits(model: WordModel, prompts: list[tuple[str, ...]]) -> torch.Tensor:
@@ -100,6 +102,17 @@ def _position(T: int, target_position: int) -> int:
     return target_position % T
 
 
+def word_index(model: WordModel, word: str) -> int:
+    """The vocabulary index of a target word (lower-cased). A word outside the vocabulary is scored as ``<unk>``,
+    the token every unknown word becomes, and a ``UserWarning`` says so; the frames' ``attrs["word"]`` is then ``<unk>``."""
+    word = word.lower()
+    index = model.vocab.index(word)
+    if index == model.vocab.stoi[UNK] and word != UNK:
+        warnings.warn(f"{word!r} is not in the vocabulary of {model.name}: measuring <unk>, the token every unknown "
+                      f"word becomes", UserWarning, stacklevel=3)
+    return index
+
+
 def _in_precision(model: WordModel, dtype: torch.dtype) -> WordModel:
     """The model itself, or a private copy in ``dtype`` (the shared model is never converted in place)."""
     return model if model.head.weight.dtype == dtype else copy.deepcopy(model).to(dtype)
@@ -127,7 +140,7 @@ def gradient_by_distance(model: WordModel, text: str, target_position: int = -1,
     with torch.enable_grad():
         x = model.embedding(ids[: t + 1]).detach().requires_grad_(True)  # (t+1, E), a leaf of our own
         logp = torch.log_softmax(model.logits_from_embeddings(x[None], torch.tensor([t]))[0], dim=-1)  # (V,)
-        word = int(logp.argmax()) if target_word is None else model.vocab.index(target_word.lower())
+        word = int(logp.argmax()) if target_word is None else word_index(model, target_word)
         (grad,) = torch.autograd.grad(logp[word], x)
     frame = pd.DataFrame({
         "position": range(t + 1),
@@ -139,23 +152,48 @@ def gradient_by_distance(model: WordModel, text: str, target_position: int = -1,
     return frame
 
 
-def insert_filler(text: str, n: int, seed: int = 0) -> str:
+@dataclass(frozen=True)
+class FilledText:
+    """A text with filler inserted (``with_filler``): the tokens the models read, and where the filler sits."""
+
+    tokens: tuple[str, ...]  # the whole text, tokenized
+    head: int  # tokens before the filler: the first sentence (or the first half)
+    filler: int  # filler tokens inserted after ``head``
+
+    @property
+    def text(self) -> str:
+        """The tokens joined by spaces; tokenizes back to ``tokens``."""
+        return " ".join(self.tokens)
+
+    @property
+    def cue_distance(self) -> int:
+        """From the last token back to the last token before the filler (the end of the first sentence)."""
+        return len(self.tokens) - self.head
+
+
+def with_filler(text: str, n: int, seed: int = 0) -> FilledText:
     """``text`` with ``n`` tokens of held-out corpus text inserted after its first sentence.
 
-    The lecture's "I grew up in the Middle East but now live in London. I
-    speak fluent" becomes "... london . <n filler tokens> i speak fluent".
-    Without a full stop the filler goes after the first half. The filler comes
-    from the corpus test split and avoids every country, language and city of
-    the probes, so it cannot give the answer away. Deterministic per seed.
+    The one place the rule lives: the lecture's "I grew up in the Middle East
+    but now live in London. I speak fluent" becomes "... london . <n filler
+    tokens> i speak fluent". Without a full stop before the last token the
+    filler goes after the first half. The filler comes from the corpus test
+    split and avoids every country, language and city of the probes, so it
+    cannot give the answer away. Deterministic per seed.
     """
     from . import corpus
 
     tokens = list(tokenize(text).tokens)
+    head = tokens.index(".") + 1 if "." in tokens[:-1] else max(1, len(tokens) // 2)
     if n <= 0 or not tokens:
-        return " ".join(tokens)
-    cut = tokens.index(".") + 1 if "." in tokens[:-1] else max(1, len(tokens) // 2)
+        return FilledText(tuple(tokens), min(head, len(tokens)), 0)
     filler = corpus.filler_tokens("test", n, random.Random(seed), avoid=probe_sets.FILLER_AVOID)
-    return " ".join(tokens[:cut] + filler + tokens[cut:])
+    return FilledText(tuple(tokens[:head] + filler + tokens[head:]), head, len(filler))
+
+
+def insert_filler(text: str, n: int, seed: int = 0) -> str:
+    """``with_filler(text, n, seed).text``: the filled text as a string."""
+    return with_filler(text, n, seed).text
 
 
 def probability_by_filler(model: WordModel, text: str, word: str, fillers: Iterable[int] = (0, 10, 25, 50, 100, 200), seed: int = 0) -> pd.DataFrame:
@@ -164,10 +202,10 @@ def probability_by_filler(model: WordModel, text: str, word: str, fillers: Itera
     Columns: filler, tokens, probability, rank (1 = the model's top word), top_word.
     """
     _next_word_model(model)
-    index = model.vocab.index(word.lower())
+    index = word_index(model, word)
     rows = []
     for n in fillers:
-        ids, _ = _ids(model, insert_filler(text, n, seed))
+        ids, _ = _ids(model, with_filler(text, n, seed).text)
         with torch.no_grad():
             logits = model.logits_from_embeddings(model.embedding(ids)[None], torch.tensor([len(ids) - 1]))[0]
         probability, rank = word_probability(logits, index)
@@ -178,7 +216,9 @@ def probability_by_filler(model: WordModel, text: str, word: str, fillers: Itera
             "rank": rank,
             "top_word": model.vocab.itos[int(logits.argmax())],
         })
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    frame.attrs.update(word=model.vocab.itos[index])
+    return frame
 
 
 def perturbation_retention(model: WordModel, text: str, fillers: Iterable[int] = (0, 10, 25, 50, 100, 200),
@@ -194,10 +234,10 @@ def perturbation_retention(model: WordModel, text: str, fillers: Iterable[int] =
     _next_word_model(model)
     rows = []
     for n in fillers:
-        ids, tokens = _ids(model, insert_filler(text, n, seed))
+        ids, tokens = _ids(model, with_filler(text, n, seed).text)
         p = _position(len(ids), position)
         swapped = ids.clone()
-        swapped[p] = model.vocab.index(replacement)
+        swapped[p] = word_index(model, replacement)
         if int(swapped[p]) == int(ids[p]):
             raise ValueError(f"the replacement {replacement!r} is the word already at position {p}")
         with torch.no_grad():
@@ -233,7 +273,11 @@ def step_jacobians(model_or_module, values: dict[str, torch.Tensor], layer: int 
     W = getattr(body, f"weight_hh_l{layer}")  # (G*H, H)
     if mode in ("RNN_TANH", "RNN_RELU"):
         # h_t = phi(a_t), a_t = W_hh h_{t-1} + ...  =>  J_t = diag(phi'(a_t)) W_hh
-        slope = 1 - h**2 if mode == "RNN_TANH" else (get("preactivation") > 0).to(h.dtype)
+        if mode == "RNN_TANH":
+            slope = 1 - h**2
+        else:  # relu' = 1 where a > 0, else 0; NaN stays NaN instead of reading as a slope of 0
+            a = get("preactivation")
+            slope = torch.where(a.isnan(), a, (a > 0).to(h.dtype))
         return slope[:, :, None] * W[None]
     if mode == "GRU":
         r, z, n = get("reset_gate"), get("update_gate"), get("candidate")
@@ -267,9 +311,13 @@ def jacobian_norms(model: WordModel, text: str, layer: int = 0, distances: Itera
     much the whole state s steps back can still move the final hidden state.
     The running product is renormalised at every step (its logarithm kept
     apart), since it reaches 1e-60 and below; the spectral norm (an SVD) is
-    taken only at ``distances``. Next to it, the lecture's scalar arithmetic:
-    0.5^n and 2^n.
-    Columns: distance, jacobian_norm, lecture_0.5^n, lecture_2^n.
+    taken only at ``distances``. ``log10_norm`` is the result: it stays exact
+    where the norm itself is below float64's range (1e-308) and would read 0;
+    it is -inf only where the product is exactly zero, and NaN where the
+    trace has NaN (a NaN pre-activation is not a slope of 0). ``jacobian_norm``
+    is 10**log10_norm as a float (0.0 below 1e-308). Next to it, the lecture's
+    scalar arithmetic: 0.5^n and 2^n.
+    Columns: distance, log10_norm, jacobian_norm, lecture_0.5^n, lecture_2^n.
     """
     if not hasattr(model.body, "mode"):
         raise ValueError("the Transformer has no recurrent state: use gradient_by_distance")
@@ -282,23 +330,28 @@ def jacobian_norms(model: WordModel, text: str, layer: int = 0, distances: Itera
     with torch.no_grad():
         values = recurrent.trace_values(model.body, model.embedding(ids))
         # P holds the rows of h_T of J_T ... J_{s+1}, built backwards a chunk of steps at a time and kept at
-        # norm 1 (its scale goes to log_scale), so that neither float32 nor float64 under- or overflows
+        # largest entry 1 (its scale goes to log_scale), so that neither float32 nor float64 under- or overflows
         P, log_scale = None, 0.0
         last = wanted[-1] if wanted else 0
         for hi in range(T, T - last, -chunk):
             J = step_jacobians(model, values, layer, slice(max(hi - chunk, T - last), hi))
             for j in range(J.shape[0] - 1, -1, -1):
                 P = J[j][:H] if P is None else P @ J[j]
-                scale = float(P.norm())
-                if scale == 0.0:
+                scale = float(P.abs().max())  # not P.norm(): squaring a 1e-200 entry underflows to 0
+                if math.isnan(scale) or math.isnan(log_scale):
+                    log_scale = math.nan
+                elif scale == 0.0:
                     log_scale = -math.inf
-                else:
+                elif math.isfinite(log_scale):
                     P, log_scale = P / scale, log_scale + math.log(scale)
                 dist = T - (hi - J.shape[0] + j)  # the product now spans the steps after state T - dist
                 if dist in wanted:
-                    norm = float(torch.linalg.matrix_norm(P.double(), ord=2)) if scale else 0.0
-                    rows.append({"distance": dist, "jacobian_norm": norm * math.exp(log_scale) if norm else 0.0})
-    frame = pd.DataFrame(rows, columns=["distance", "jacobian_norm"])
+                    log_norm = log_scale
+                    if math.isfinite(log_scale):  # an SVD of NaN or of 0 has nothing to add
+                        log_norm += math.log(float(torch.linalg.matrix_norm(P.double(), ord=2)))
+                    rows.append({"distance": dist, "log10_norm": log_norm / math.log(10)})
+    frame = pd.DataFrame(rows, columns=["distance", "log10_norm"])
+    frame["jacobian_norm"] = [math.inf if x >= 308 else 10.0**x for x in frame["log10_norm"]]  # NaN stays NaN
     frame["lecture_0.5^n"] = [0.5 ** int(n) for n in frame["distance"]]
     frame["lecture_2^n"] = [2.0 ** int(n) for n in frame["distance"]]
     return frame
@@ -411,15 +464,27 @@ def read_power(w: float, n: int, tanh: pd.DataFrame, relu: pd.DataFrame) -> str:
             f"relu gives {relu_note}; tanh multiplies every step by tanh' <= 1 as well, giving {_num(g_tanh)}.")
 
 
+def _num_log10(lg: float) -> str:
+    """A number given by its log10, written without going through a float that could underflow (1e-400 stays 1e-400)."""
+    if math.isnan(lg):
+        return "NaN"
+    if lg == -math.inf:
+        return "0"
+    if -300 < lg < 300:
+        return _num(10.0**lg)
+    e = math.floor(lg)
+    return f"{10.0 ** (lg - e):.2f}e{e:+d}"
+
+
 def read_jacobians(frames: dict[str, pd.DataFrame], at: int = 50) -> str:
     """A reading of ``jacobian_norms`` results at one distance, next to the lecture's 0.5^n and 2^n."""
     have = {}
     for n, f in frames.items():
         row = f.loc[f["distance"] == at]
         if len(row):
-            have[n] = float(row["jacobian_norm"].iloc[0])
+            have[n] = float(row["log10_norm"].iloc[0])
     if not have:
         return f"The sentence is shorter than {at + 1} tokens."
-    order = sorted(have, key=have.get, reverse=True)
-    return (f"After {at} steps, the norm of dh_T/dh_s is " + ", ".join(f"{NAMES.get(n, n)} {_num(have[n])}" for n in order)
+    order = sorted(have, key=lambda n: -math.inf if math.isnan(have[n]) else have[n], reverse=True)
+    return (f"After {at} steps, the norm of dh_T/dh_s is " + ", ".join(f"{NAMES.get(n, n)} {_num_log10(have[n])}" for n in order)
             + f"; the lecture's scalar picture gives 0.5^{at} = {_num(0.5 ** at)} and 2^{at} = {_num(2.0 ** at)}.")

@@ -26,8 +26,13 @@ from .text import DEFAULT_CAP, SPECIALS, UNK, Vocab, encode
 from .trace import Trace
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-# GATESCOPE_MODELS points the app and core.load at another folder of models (tests, development)
-MODELS_DIR = Path(os.environ.get("GATESCOPE_MODELS", REPO_ROOT / "assets" / "models"))
+MODELS_DIR = REPO_ROOT / "assets" / "models"  # the shipped models, beside the code in a clone (and `pip install -e .`)
+MODELS_ENV = "GATESCOPE_MODELS"  # names another folder of models: a plain `pip install .`, tests, development
+
+
+def models_root(models_dir: str | Path | None = None) -> Path:
+    """Where models are read: ``models_dir`` if given, else $GATESCOPE_MODELS (read on every call), else MODELS_DIR."""
+    return Path(models_dir or os.environ.get(MODELS_ENV) or MODELS_DIR)
 SHIPPED = ("rnn", "lstm", "gru", "transformer", "bilstm")
 ARCHS = ("rnn", "lstm", "gru", "transformer", "bilstm")
 
@@ -115,7 +120,7 @@ class WordModel(nn.Module):
         gradients through it with respect to ``x``."""
         h = self.body(x) if self.config.arch == "transformer" else self.body(x)[0]  # (B, T, out)
         if positions is not None:
-            h = h[torch.arange(h.shape[0]), positions]  # (B, out)
+            h = h[torch.arange(h.shape[0], device=h.device), positions]  # (B, out)
         return self.head(self.dropout(h))
 
     # -- explaining one text -------------------------------------------------
@@ -145,7 +150,7 @@ class WordModel(nn.Module):
         if not ids:
             raise ValueError("the text has no words to trace: type at least one word")
         with torch.no_grad():
-            values = self.trace_embeddings(self.embedding(torch.tensor(ids)))
+            values = self.trace_embeddings(self.embedding(torch.tensor(ids, device=self.embedding.weight.device)))
         meta = {"model": self.name, "architecture": self.config.arch, "task": self.config.task, "ids": ids,
                 "total_tokens": total, "cap": cap, "causal": self.config.arch != "bilstm"}
         return Trace(values, tokens=tokens, unknown=unknown, truncated=truncated, meta=meta)
@@ -211,20 +216,31 @@ def save(model: WordModel, out_dir: str | Path, metrics: dict | None = None) -> 
 
 
 def available(models_dir: str | Path | None = None) -> list[str]:
-    """Names of the models present in ``assets/models`` (shipped order first)."""
-    root = Path(models_dir) if models_dir else MODELS_DIR
+    """Names of the models present in the models folder (``models_root``; shipped order first)."""
+    root = models_root(models_dir)
     found = {p.name for p in root.iterdir() if p.is_dir() and (p / "config.json").exists()} if root.is_dir() else set()
     return [n for n in SHIPPED if n in found] + sorted(found - set(SHIPPED))
 
 
 def load(name: str, models_dir: str | Path | None = None) -> WordModel:
-    """Load ``assets/models/<name>`` (safetensors only), in eval mode.
+    """Load ``<models folder>/<name>`` (safetensors only), in eval mode.
 
-    Raises ``CheckpointError`` naming the missing or broken file and the command that rebuilds it.
+    The folder is ``models_dir``, else $GATESCOPE_MODELS, else ``assets/models``
+    beside the code (``models_root``). Raises ``CheckpointError`` naming the
+    missing or broken file and the command that rebuilds it; when there is no
+    models folder at all (a plain ``pip install .`` leaves the models in the
+    clone), it says how to point at one.
     """
-    folder = (Path(models_dir) if models_dir else MODELS_DIR) / name
+    root = models_root(models_dir)
+    folder = root / name
     arch = name if name in ARCHS else "<arch>"
     fix = f"rebuild it with: {rebuild_command(arch)}"
+    if not root.is_dir():
+        raise CheckpointError(
+            f"model {name!r}: there is no models folder at {root}. The shipped models are in assets/models of a "
+            f"gatescope clone (`pip install -e .` from the clone finds them there); point at that folder with "
+            f"core.load({name!r}, models_dir='/path/to/gatescope/assets/models') or the environment variable "
+            f"{MODELS_ENV}=/path/to/gatescope/assets/models; or {fix}")
     if not folder.is_dir():
         raise CheckpointError(f"model {name!r}: folder {folder} is missing; {fix}")
     try:
@@ -250,7 +266,7 @@ def load(name: str, models_dir: str | Path | None = None) -> WordModel:
 
 def metrics(name: str, models_dir: str | Path | None = None) -> dict:
     """The model's ``metrics.json`` (empty dict if absent)."""
-    path = (Path(models_dir) if models_dir else MODELS_DIR) / name / "metrics.json"
+    path = models_root(models_dir) / name / "metrics.json"
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError):

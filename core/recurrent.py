@@ -13,6 +13,11 @@ How a trace stays cheap (about the cost of one ``forward``):
      gates of all time steps come from two batched matrix products.
   3. The LSTM cell state is a linear recurrence, c_t = f_t * c_{t-1} + i_t * g_t,
      computed for all t with a parallel prefix scan in log2(T) tensor steps.
+In code: ``trace_values`` = ``fused_layer`` per layer, then ``rnn_cell_values``,
+``lstm_cell_values`` or ``gru_cell_values`` (each with its equations) per direction.
+Running layer l's gates on a second thread while layer l+1's fused kernel runs
+was tried and not kept: exact, but slower than this sequential order whenever
+the second core is busy (README, Benchmarks).
 
 Nothing is stored on the module: values are returned from the call, so one
 cached model can serve many threads at once. The trace runs as inference
@@ -30,17 +35,22 @@ from .trace import Trace
 _FUSED = {"RNN_TANH": torch.rnn_tanh, "RNN_RELU": torch.rnn_relu, "LSTM": torch.lstm, "GRU": torch.gru}
 
 
-def as_sequence(x: Tensor, batch_first_hint: bool = False) -> Tensor:
-    """(T, E), or a batch of one shaped (1, T, E) or (T, 1, E), as (T, E)."""
+def as_sequence(x: Tensor, batch_first: bool = False) -> Tensor:
+    """One sequence as (T, E): a (T, E) tensor, or the module's own batch of one.
+
+    A 3-D tensor is read the way the module reads it: (B, T, E) when
+    ``batch_first`` else (T, B, E), and B must be 1. (1, T, E) given to a
+    ``batch_first=False`` module is, for that module, T sequences of one step
+    each, so it is refused rather than traced as one sequence of T steps.
+    """
     if not isinstance(x, Tensor):
         raise TypeError(f"expected a torch.Tensor of shape (T, E), got {type(x).__name__}")
     if x.dim() == 3:
-        if x.shape[0] == 1 and (x.shape[1] != 1 or batch_first_hint):
-            x = x[0]
-        elif x.shape[1] == 1:
-            x = x[:, 0]
-        else:
-            raise ValueError(f"trace takes one sequence: (T, E), (1, T, E) or (T, 1, E); got a batch of shape {tuple(x.shape)}")
+        layout, batch = ("(B, T, E)", x.shape[0]) if batch_first else ("(T, B, E)", x.shape[1])
+        if batch != 1:
+            raise ValueError(f"trace takes one sequence: (T, E) or a batch of one; the module has batch_first={batch_first}, "
+                             f"so shape {tuple(x.shape)} is {layout} with B = {batch}")
+        x = x[0] if batch_first else x[:, 0]
     if x.dim() != 2:
         raise ValueError(f"trace takes a (T, E) tensor; got shape {tuple(x.shape)}")
     if x.shape[0] == 0:
@@ -65,8 +75,8 @@ def linear_scan(a: Tensor, b: Tensor, reverse: bool = False) -> Tensor:
             d *= 2
         return b
     # no graph needed: ping-pong between two buffers of our own (half the memory traffic)
-    a_bufs = [torch.empty(a.shape, dtype=a.dtype) for _ in range(2)]
-    b_bufs = [torch.empty(b.shape, dtype=b.dtype) for _ in range(2)]
+    a_bufs = [torch.empty(a.shape, dtype=a.dtype, device=a.device) for _ in range(2)]
+    b_bufs = [torch.empty(b.shape, dtype=b.dtype, device=b.device) for _ in range(2)]
     k = 0
     while d < T:
         b_new = b_bufs[k]
@@ -89,11 +99,86 @@ def _params(module: nn.RNNBase, layer: int, suffix: str):
     return w_ih, w_hh, getattr(module, f"bias_ih_l{layer}{suffix}"), getattr(module, f"bias_hh_l{layer}{suffix}")
 
 
-def trace_values(module: nn.RNNBase, x: Tensor) -> dict[str, Tensor]:
-    """Every per-step value of ``module`` on the sequence ``x`` (T, E), by Trace name."""
-    mode = module.mode
-    if mode not in _FUSED:
-        raise TypeError(f"unsupported recurrent mode {mode!r}")
+def fused_layer(module: nn.RNNBase, layer: int, inp: Tensor) -> Tensor:
+    """h_t of every step of one layer, both directions, from torch's own fused kernel: (T, D*H).
+
+    The very call ``nn.RNN/LSTM/GRU.forward`` makes, on a batch of one, from zero states."""
+    D = 2 if module.bidirectional else 1
+    zeros = inp.new_zeros(D, 1, module.hidden_size)
+    flat = [p for d in range(D) for p in _params(module, layer, "_reverse" if d else "") if p is not None]
+    hx = (zeros, zeros) if module.mode == "LSTM" else zeros
+    return _FUSED[module.mode](inp[:, None], hx, flat, module.bias, 1, 0.0, False, D == 2, False)[0][:, 0]
+
+
+def _shifted(h: Tensor, reverse: bool) -> Tensor:
+    """h_{t-1} for every step t, in token order (the backward direction's previous step is t+1); h_{-1} = 0."""
+    h0 = h.new_zeros(1, h.shape[1])
+    return torch.cat([h[1:], h0]) if reverse else torch.cat([h0, h[:-1]])
+
+
+def _preactivations(inp: Tensor, h: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor | None,
+                    reverse: bool) -> Tensor:
+    """W_ih x_t + b_ih + W_hh h_{t-1} + b_hh for all steps at once: (T, G*H).
+
+    Two GEMMs into one buffer; the first step (h_{-1} = 0) has no recurrent term beyond b_hh."""
+    a = F.linear(inp, w_ih, None if b_ih is None else b_ih + b_hh)
+    if reverse:
+        a[:-1].addmm_(h[1:], w_hh.t())
+    else:
+        a[1:].addmm_(h[:-1], w_hh.t())
+    return a
+
+
+def rnn_cell_values(inp, h, w_ih, w_hh, b_ih, b_hh, reverse: bool) -> dict[str, Tensor]:
+    """Vanilla RNN, given every h_t:
+
+        a_t = W_ih x_t + b_ih + W_hh h_{t-1} + b_hh      preactivation
+        h_t = tanh(a_t) or relu(a_t)                     (the fused kernel already gave h_t)
+    """
+    return {"preactivation": _preactivations(inp, h, w_ih, w_hh, b_ih, b_hh, reverse)}
+
+
+def lstm_cell_values(inp, h, w_ih, w_hh, b_ih, b_hh, reverse: bool) -> dict[str, Tensor]:
+    """LSTM, given every h_t (gate order i, f, g, o in the weights, as torch stores them):
+
+        i_t = sigmoid(W_ii x_t + b_ii + W_hi h_{t-1} + b_hi)     input gate
+        f_t = sigmoid(W_if x_t + b_if + W_hf h_{t-1} + b_hf)     forget gate
+        g_t = tanh   (W_ig x_t + b_ig + W_hg h_{t-1} + b_hg)     candidate
+        o_t = sigmoid(W_io x_t + b_io + W_ho h_{t-1} + b_ho)     output gate
+        c_t = f_t * c_{t-1} + i_t * g_t                          cell: a linear recurrence, one prefix scan
+    """
+    H = h.shape[1]
+    a = _preactivations(inp, h, w_ih, w_hh, b_ih, b_hh, reverse)  # (T, 4H)
+    i, f = a[:, : 2 * H].sigmoid().chunk(2, dim=1)
+    g, o = a[:, 2 * H : 3 * H].tanh(), a[:, 3 * H :].sigmoid()
+    c = linear_scan(f, i * g, reverse=reverse)  # (T, H)
+    return {"input_gate": i, "forget_gate": f, "candidate": g, "output_gate": o, "cell": c}
+
+
+def gru_cell_values(inp, h, w_ih, w_hh, b_ih, b_hh, reverse: bool) -> dict[str, Tensor]:
+    """GRU, given every h_t (gate order r, z, n):
+
+        r_t = sigmoid(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr)          reset gate
+        z_t = sigmoid(W_iz x_t + b_iz + W_hz h_{t-1} + b_hz)          update gate
+        n_t = tanh(W_in x_t + b_in + r_t * (W_hn h_{t-1} + b_hn))     candidate
+
+    The reset gate multiplies (W_hn h + b_hn), so the two products stay apart here."""
+    gi = F.linear(inp, w_ih, b_ih)  # (T, 3H) input part of every gate, all steps at once
+    gh = F.linear(_shifted(h, reverse), w_hh, b_hh)  # (T, 3H) recurrent part
+    r_i, z_i, n_i = gi.chunk(3, dim=1)
+    r_h, z_h, n_h = gh.chunk(3, dim=1)
+    r = torch.sigmoid(r_i + r_h)
+    z = torch.sigmoid(z_i + z_h)
+    n = torch.tanh(torch.addcmul(n_i, r, n_h))
+    return {"reset_gate": r, "update_gate": z, "candidate": n}
+
+
+_CELL = {"RNN_TANH": rnn_cell_values, "RNN_RELU": rnn_cell_values, "LSTM": lstm_cell_values, "GRU": gru_cell_values}
+
+
+def _check(module: nn.RNNBase, x: Tensor) -> Tensor:
+    if module.mode not in _FUSED:
+        raise TypeError(f"unsupported recurrent mode {module.mode!r}")
     if getattr(module, "proj_size", 0):
         raise ValueError("LSTM with proj_size > 0 is not supported: gates and states are traced for proj_size=0")
     x = as_sequence(x, module.batch_first)
@@ -102,55 +187,36 @@ def trace_values(module: nn.RNNBase, x: Tensor) -> dict[str, Tensor]:
         raise ValueError(f"input is {x.dtype} but the module's parameters are {param.dtype}")
     if x.shape[1] != module.input_size:
         raise ValueError(f"input has {x.shape[1]} features per step; the module expects input_size={module.input_size}")
+    return x
 
-    H, L = module.hidden_size, module.num_layers
+
+def trace_values(module: nn.RNNBase, x: Tensor) -> dict[str, Tensor]:
+    """Every per-step value of ``module`` on the sequence ``x`` (T, E), by Trace name.
+
+    Per layer: the fused kernel gives h_t (``fused_layer``), then the cell's
+    own function computes its gates from x_t and h_{t-1} for all steps."""
+    x = _check(module, x)
+    H = module.hidden_size
     dirs = ("forward", "backward") if module.bidirectional else ("forward",)
-    zeros = x.new_zeros(len(dirs), 1, H)
+    cell = _CELL[module.mode]
     values: dict[str, Tensor] = {"embedding": x.clone()}
     h_n, c_n = [], []
     inp = x
-    for layer in range(L):
-        flat = [p for d in range(len(dirs)) for p in _params(module, layer, "_reverse" if d else "") if p is not None]
-        hx = (zeros, zeros) if mode == "LSTM" else zeros
-        out = _FUSED[mode](inp[:, None], hx, flat, module.bias, 1, 0.0, False, len(dirs) == 2, False)[0][:, 0]  # (T, D*H)
+    for layer in range(module.num_layers):
+        out = fused_layer(module, layer, inp)  # (T, D*H)
         for d, name in enumerate(dirs):
-            w_ih, w_hh, b_ih, b_hh = _params(module, layer, "_reverse" if d else "")
             h = out[:, d * H : (d + 1) * H]  # (T, H), token order for both directions
             key = f"layers.{layer}.{name}."
-            if mode == "GRU":  # the reset gate needs the recurrent part of n on its own
-                h0 = zeros[0]
-                h_prev = torch.cat([h0, h[:-1]]) if d == 0 else torch.cat([h[1:], h0])  # state each step starts from
-                gi = F.linear(inp, w_ih, b_ih)  # (T, 3H) input part of every gate, all steps at once
-                gh = F.linear(h_prev, w_hh, b_hh)  # (T, 3H) recurrent part
-                r_i, z_i, n_i = gi.chunk(3, dim=1)
-                r_h, z_h, n_h = gh.chunk(3, dim=1)
-                r = torch.sigmoid(r_i + r_h)
-                z = torch.sigmoid(z_i + z_h)
-                n = torch.tanh(torch.addcmul(n_i, r, n_h))  # reset gate multiplies (W_hn h + b_hn)
-                values.update({key + "reset_gate": r, key + "update_gate": z, key + "candidate": n})
-            else:
-                # W_ih x_t + W_hh h_{t-1} + b_ih + b_hh for all steps: two GEMMs into one buffer
-                # (the first step, h_0 = 0, has no recurrent term beyond b_hh)
-                a = F.linear(inp, w_ih, b_ih + b_hh if module.bias else None)  # (T, G*H)
-                if d == 0:
-                    a[1:].addmm_(h[:-1], w_hh.t())
-                else:
-                    a[:-1].addmm_(h[1:], w_hh.t())
-                if mode == "LSTM":
-                    i, f = a[:, : 2 * H].sigmoid().chunk(2, dim=1)
-                    g, o = a[:, 2 * H : 3 * H].tanh(), a[:, 3 * H :].sigmoid()
-                    c = linear_scan(f, i * g, reverse=d == 1)  # (T, H)
-                    values.update({key + "input_gate": i, key + "forget_gate": f, key + "candidate": g,
-                                   key + "output_gate": o, key + "cell": c})
-                    c_n.append(c[-1] if d == 0 else c[0])
-                else:
-                    values[key + "preactivation"] = a
+            gates = cell(inp, h, *_params(module, layer, "_reverse" if d else ""), reverse=d == 1)
+            values.update({key + k: v for k, v in gates.items()})
             values[key + "hidden"] = h
             h_n.append(h[-1] if d == 0 else h[0])
+            if "cell" in gates:
+                c_n.append(gates["cell"][-1] if d == 0 else gates["cell"][0])
         inp = out
     values["output"] = inp
     values["h_n"] = torch.stack(h_n)  # (L*D, H), torch's layout
-    if mode == "LSTM":
+    if module.mode == "LSTM":
         values["c_n"] = torch.stack(c_n)
     return values
 

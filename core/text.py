@@ -108,12 +108,20 @@ def is_number(token: str) -> bool:
 
 
 class Vocab:
-    """Word <-> index. Index 0..3 are ``<pad> <unk> <num> <blank>``."""
+    """Word <-> index. Index 0..3 are ``<pad> <unk> <num> <blank>``, always."""
 
     def __init__(self, words: Iterable[str]):
+        """``words`` either start with the specials in this order, or hold none of them (they are put first).
+
+        A list that holds them elsewhere is refused: moving them would shift every id the weights were trained on."""
         words = list(words)
         if tuple(words[: len(SPECIALS)]) != SPECIALS:
-            words = list(SPECIALS) + [w for w in words if w not in SPECIALS]
+            misplaced = {w: i for i, w in enumerate(words) if w in SPECIALS}
+            if misplaced:
+                raise ValueError(f"the special tokens must be the first {len(SPECIALS)} words in the order {', '.join(SPECIALS)}; "
+                                 f"found {', '.join(f'{w} at {i}' for w, i in misplaced.items())}: reordering them would "
+                                 f"shift the ids the model was trained with")
+            words = list(SPECIALS) + words
         if len(set(words)) != len(words):
             raise ValueError("vocabulary words must be unique")
         self.itos: tuple[str, ...] = tuple(words)

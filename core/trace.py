@@ -1,7 +1,7 @@
 """The Trace: every internal value of one forward pass, by name.
 
 A Trace is a read-only mapping ``name -> tensor`` (names and shapes in
-../shared/DESIGN.md, "The Trace contract"), plus the tokens when the input was
+docs/design.md, "The Trace contract"), plus the tokens when the input was
 text. It is made fresh by every ``trace`` call and never stored on a model, so
 changing a tensor you got from one Trace cannot change the next one.
 
@@ -119,9 +119,13 @@ class Trace(Mapping):
         """One row per value: position, token, unit, value, layer, direction.
 
         Attention tensors add ``head``; for ``scores`` and ``weights`` the unit
-        is the key position (and ``key_token`` names it).
+        is the key position (and ``key_token`` names it). ``h_n`` and ``c_n``
+        have a row per layer and direction, not per position: their frame has
+        layer, direction, unit and value only.
         """
         t = self[name].detach().to("cpu", torch.float64)
+        if name in ("h_n", "c_n"):  # rows are layers and directions, not positions
+            return self._final_state_frame(t)
         labels = self.labels()
         m = _LAYER.search(name)
         layer = int(m.group(1)) if m else None
@@ -156,6 +160,17 @@ class Trace(Mapping):
         frame["layer"] = layer
         frame["direction"] = direction
         return frame
+
+    def _final_state_frame(self, t: torch.Tensor) -> pd.DataFrame:
+        """``h_n``/``c_n`` (L*D, H), torch's layout: row l*D + d is layer l, direction d. Columns: layer, direction, unit, value."""
+        D = 2 if any(".backward." in n for n in self._values) else 1
+        rows, U = t.shape
+        return pd.DataFrame({
+            "layer": np.repeat(np.arange(rows) // D, U),
+            "direction": np.repeat(np.array(["forward", "backward"][:D] * (rows // D)), U),
+            "unit": np.tile(np.arange(U), rows),
+            "value": t.reshape(-1).numpy(),
+        })
 
     def to_dict(self) -> dict[str, Any]:
         """Plain Python: ``{"tokens": [...], "values": {name: {"shape": [...], "data": nested lists}}}``."""

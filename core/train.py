@@ -50,7 +50,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import corpus, probes
-from .models import MODELS_DIR, ModelConfig, WordModel, round_to_stored, save
+from .models import ModelConfig, WordModel, models_root, round_to_stored, save
 from .text import BLANK, Vocab, tokenize
 
 RECALL_DISTANCES = (0, 5, 10, 20, 50, 100, 200)
@@ -282,5 +282,5 @@ def train(cfg: TrainConfig, out_dir: str | Path | None = None, sentences: Sequen
             fam: {str(int(r.distance)): round(r.accuracy, 4) for r in g.itertuples()} for fam, g in by_family.groupby("family")
         }
     if out_dir is not False:
-        save(model, out_dir or MODELS_DIR / cfg.arch, metrics)
+        save(model, out_dir or models_root() / cfg.arch, metrics)
     return model, metrics

@@ -16,13 +16,7 @@ from core.text import Vocab, tokenize
 SIGMOID_GATES = {"LSTM": ("input_gate", "forget_gate", "output_gate"), "GRU": ("reset_gate", "update_gate")}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_intra_op_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP contention on a busy 2-core machine (restored after)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_intra_op_thread")  # tests/conftest.py
 
 
 def make(

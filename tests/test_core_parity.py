@@ -24,6 +24,7 @@ from core import recurrent
 from core.attention import TransformerBody
 from core.models import ModelConfig, WordModel
 from core.text import Vocab, tokenize
+from conftest import LECTURE, tiny_model
 
 TOL = {torch.float32: 1e-5, torch.float64: 1e-10}
 TORCH_CLASS = {"rnn_tanh": nn.RNN, "rnn_relu": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
@@ -36,13 +37,7 @@ STATE_NAMES = {
 }
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_intra_op_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP contention on a busy 2-core machine (restored after)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_intra_op_thread")  # tests/conftest.py
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -231,11 +226,13 @@ def test_recurrent_parity(kind, layers, bidirectional, batch_first, bias, dtype)
     traced = core.instrument(module)
     tr = traced.trace(x)
     check_recurrent(tr, module, x, tol)
-    for shaped in (x[None], x[:, None], module_input(module, x)):
-        other = traced.trace(shaped)
-        assert set(other) == set(tr)
-        for name in tr:
-            assert torch.equal(other[name], tr[name]), f"{name} differs for input shape {tuple(shaped.shape)}"
+    other = traced.trace(module_input(module, x))
+    assert set(other) == set(tr)
+    for name in tr:
+        assert torch.equal(other[name], tr[name]), f"{name} differs for the module's own batch of one"
+    # the other layout is, for this module, a batch of T one-step sequences (T > 1 here): refused, not misread
+    with pytest.raises(ValueError, match=f"batch_first={batch_first}"):
+        traced.trace(x[:, None] if batch_first else x[None])
 
     # the core subclass: same state_dict both ways, same forward, same trace
     sub = CORE_CLASS[kind](E, H, **kw).to(dtype)
@@ -476,10 +473,11 @@ def test_attention_parity(D, heads, bias, batch_first, dtype, causal):
     for n, shape in shapes.items():
         assert tuple(tr[f"layers.0.attention.{n}"].shape) == shape
         assert tr[f"layers.0.attention.{n}"].dtype == dtype
-    for shaped in (x[None], x[:, None]):
-        other = traced.trace(shaped, causal=causal)
-        for name in tr:
-            assert torch.equal(other[name], tr[name]), f"{name} differs for input shape {tuple(shaped.shape)}"
+    other = traced.trace(x[None] if batch_first else x[:, None], causal=causal)
+    for name in tr:
+        assert torch.equal(other[name], tr[name]), f"{name} differs for the module's own batch of one"
+    with pytest.raises(ValueError, match=f"batch_first={batch_first}"):
+        traced.trace(x[:, None] if batch_first else x[None], causal=causal)
 
 
 def test_attention_default_is_not_causal():
@@ -554,29 +552,7 @@ def test_transformer_body_parity(positional, dtype):
 
 
 # -- WordModel, every architecture ----------------------------------------------------------
-SENTENCES = [
-    "Apple is my favorite fruit",
-    "Apple is my favorite ___, and I work there",
-    "I grew up in the Middle East but now live in London. I speak fluent ___",
-    "The food was good, not bad at all",
-    "The food was bad, not good at all",
-]
-
-
-def tiny_model(arch: str, positional: str = "sinusoidal", dtype=torch.float32, layers: int = 2) -> WordModel:
-    vocab = Vocab.build([tokenize(s).tokens for s in SENTENCES[:3]], size=24)
-    torch.manual_seed(len(arch))
-    config = ModelConfig(
-        arch=arch,
-        vocab_size=len(vocab),
-        embed_dim=6,
-        hidden_size=7,
-        num_layers=layers,
-        heads=2,
-        positional=positional,
-        max_len=64,
-    )
-    return WordModel(config, vocab).to(dtype).eval()
+SENTENCES = LECTURE
 
 
 WORD_CONFIGS = [

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import json
 import random
 
 import pytest
 import torch
 
-from core.models import ModelConfig, WordModel
+from core.models import CheckpointError, ModelConfig, WordModel, load, save
 from core.text import BLANK, NUM, PAD, SPECIALS, UNK, Vocab, encode, tokenize
 from core.trace import Trace
 
@@ -18,13 +19,7 @@ THUMBS = "\U0001f44d\U0001f3fd"  # thumbs up + medium skin tone
 HEART = "\u2764\ufe0f"  # heart + variation selector 16
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_intra_op_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP contention on a busy 2-core machine (restored after)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_intra_op_thread")  # tests/conftest.py
 
 
 def toks(text: str, **kw) -> list[str]:
@@ -244,13 +239,32 @@ def test_tokenize_rejects_non_strings():
 
 # -- Vocab ------------------------------------------------------------------------------------
 def test_vocab_specials_first_and_lookup():
-    v = Vocab(["b", "a", UNK])
+    v = Vocab(["b", "a"])
     assert v.itos[:4] == SPECIALS and v.itos[4:] == ("b", "a")
     assert v.stoi[PAD] == 0 and len(v) == 6
     assert "a" in v and "z" not in v
     assert v.encode(["a", "z", "42", "___"]) == [5, v.stoi[UNK], v.stoi[NUM], v.stoi[BLANK]]
     with pytest.raises(ValueError):
         Vocab(["a", "a"])
+
+
+@pytest.mark.parametrize("words", [["b", "a", UNK], [UNK, PAD, NUM, BLANK, "a"], [PAD, UNK, "a", NUM, BLANK]],
+                         ids=["special-at-the-end", "specials-swapped", "special-among-words"])
+def test_vocab_refuses_specials_out_of_place(words, tmp_path):
+    """Reordering them would shift every id: a vocab.json with <unk> at 0 would load with its words moved."""
+    with pytest.raises(ValueError, match="special tokens must be the first 4"):
+        Vocab(words)
+    (tmp_path / "vocab.json").write_text(json.dumps(words), encoding="utf-8")
+    with pytest.raises(ValueError, match="shift the ids"):
+        Vocab.load(tmp_path / "vocab.json")
+
+
+def test_a_model_folder_with_a_reordered_vocabulary_does_not_load(tmp_path):
+    model = WordModel(ModelConfig("rnn", 6, embed_dim=4, hidden_size=3), Vocab(["a", "b"]))
+    save(model, tmp_path / "rnn")
+    (tmp_path / "rnn" / "vocab.json").write_text(json.dumps([UNK, PAD, NUM, BLANK, "a", "b"]), encoding="utf-8")
+    with pytest.raises(CheckpointError, match="vocab.json"):
+        load("rnn", tmp_path)
 
 
 def test_vocab_save_load_round_trip(tmp_path):

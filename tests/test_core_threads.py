@@ -41,15 +41,8 @@ WORDS = [
 ]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_intra_op_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP contention on a busy 2-core machine (restored after).
-
-    The concurrency under test is the 8 Python threads sharing one module, not torch's own pool."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+# one intra-op thread (tests/conftest.py): the concurrency under test is the 8 Python threads sharing one module
+pytestmark = pytest.mark.usefixtures("one_intra_op_thread")
 
 
 def module_state(module: nn.Module) -> dict:

@@ -7,32 +7,27 @@ import json
 import pickle
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
 
 import core
 from core import recurrent
-from core.models import ModelConfig, WordModel
-from core.text import Vocab, tokenize
+from core.models import WordModel
+from core.text import tokenize
 from core.trace import Trace
+
+import conftest
 
 TEXT = "Apple is my favorite ___, and I work there"
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_intra_op_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP contention on a busy 2-core machine (restored after)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_intra_op_thread")  # tests/conftest.py
 
 
 def tiny_model(arch: str) -> WordModel:
-    vocab = Vocab.build([tokenize("apple is my favorite fruit and i work there").tokens], size=12)
-    torch.manual_seed(0)
-    return WordModel(ModelConfig(arch, len(vocab), embed_dim=6, hidden_size=7, num_layers=2, heads=2), vocab).eval()
+    return conftest.tiny_model(arch, texts=["apple is my favorite fruit and i work there"], vocab_size=12, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -329,7 +324,7 @@ def _modules():
         nn.LSTM(4, 5, 2, bidirectional=True, batch_first=True),
         lambda m: core.instrument(m).trace(torch.randn(6, 4, requires_grad=True)),
     )
-    yield nn.GRU(4, 5), lambda m: core.instrument(m).trace(torch.randn(1, 6, 4))
+    yield nn.GRU(4, 5), lambda m: core.instrument(m).trace(torch.randn(6, 1, 4))
     yield nn.RNN(4, 5, nonlinearity="relu", bias=False), lambda m: core.instrument(m).trace(torch.randn(6, 4))
     yield (
         nn.MultiheadAttention(4, 2),
@@ -416,3 +411,86 @@ def test_word_model_trace_of_ids_reports_the_cap():
     ids_trace = model.trace([5] * 20, cap=8)
     assert len(ids_trace.tokens) == 8
     assert ids_trace.truncated is True
+
+
+# -- the module's own batch layout (issue 8, item 2) -------------------------------------------
+@pytest.mark.parametrize("kind", ["lstm", "gru", "rnn", "mha"])
+@pytest.mark.parametrize("batch_first", [False, True])
+def test_a_batch_is_read_in_the_modules_own_layout(kind, batch_first):
+    """(1, T, E) is one sequence only for a batch_first module; for the others it is T sequences of one step."""
+    torch.manual_seed(0)
+    module = {"lstm": nn.LSTM, "gru": nn.GRU, "rnn": nn.RNN}[kind](4, 5, batch_first=batch_first) if kind != "mha" \
+        else nn.MultiheadAttention(4, 2, batch_first=batch_first)
+    x = torch.randn(6, 4)
+    traced = core.instrument(module)
+    own, other = (x[None], x[:, None]) if batch_first else (x[:, None], x[None])
+    assert torch.equal(traced.trace(own)["output"], traced.trace(x)["output"])
+    with pytest.raises(ValueError, match=f"batch_first={batch_first}.*B = 6"):
+        traced.trace(other)
+    one_step = torch.randn(1, 1, 4)  # one sequence of one step in either layout
+    assert traced.trace(one_step)["output"].shape[0] == 1
+
+
+# -- devices (issue 8, item 8) ----------------------------------------------------------------
+def _meta_cases():
+    yield "lstm-bi", nn.LSTM(4, 5, 2, bidirectional=True), lambda m: core.instrument(m).trace(torch.empty(40, 4, device="meta"))
+    yield "gru", nn.GRU(4, 5), lambda m: core.instrument(m).trace(torch.empty(40, 4, device="meta"))
+    yield "rnn", nn.RNN(4, 5), lambda m: core.instrument(m).trace(torch.empty(40, 4, device="meta"))
+    yield "mha-causal", nn.MultiheadAttention(4, 2), \
+        lambda m: core.instrument(m).trace(torch.empty(6, 4, device="meta"), causal=True)
+    for arch, positional in (("transformer", "sinusoidal"), ("transformer", "learned"), ("lstm", "sinusoidal")):
+        yield f"word-{arch}-{positional}", tiny_model_with(arch, positional), lambda m: m.trace("apple is my favorite fruit")
+
+
+def tiny_model_with(arch, positional):
+    return conftest.tiny_model(arch, positional, texts=["apple is my favorite fruit"], vocab_size=12, seed=0)
+
+
+@pytest.mark.parametrize("name,module,use", list(_meta_cases()), ids=[c[0] for c in _meta_cases()])
+def test_trace_creates_its_tensors_on_the_inputs_device(name, module, use):
+    """A module on another device (the meta device stands in for CUDA here): every value stays on it.
+
+    A tensor made without a device (torch.empty, the causal mask, arange, the positional table) lands on the
+    CPU and the trace fails with "expected device" or "Cannot copy out of meta tensor"."""
+    tr = use(module.to("meta"))
+    assert {v.device.type for v in tr.values()} == {"meta"}
+
+
+# -- final states and the command line (issue 8, items 7 and 12) ---------------------------------
+def test_to_frame_of_final_states_has_layers_not_tokens():
+    """h_n is (L*D, H): its rows are layers and directions. With 4 tokens and 2 layers x 2 directions the
+    old frame called them 'apple', 'is', 'my', 'fruit'."""
+    tr = conftest.tiny_model("bilstm", texts=["apple is my favorite fruit"], vocab_size=12, seed=0).trace("apple is my fruit")
+    for name in ("h_n", "c_n"):
+        frame = tr.to_frame(name)
+        assert list(frame.columns) == ["layer", "direction", "unit", "value"]
+        H = tr[name].shape[1]
+        assert frame["layer"].tolist() == [0] * 2 * H + [1] * 2 * H
+        assert frame["direction"].tolist() == (["forward"] * H + ["backward"] * H) * 2
+        np.testing.assert_array_equal(frame["value"].to_numpy(), tr[name].double().reshape(-1).numpy())
+        # torch's layout: row 2l + 1 is layer l's backward direction, whose final state is at the first token
+        last = frame[(frame["layer"] == 1) & (frame["direction"] == "backward")]["value"].to_numpy()
+        np.testing.assert_array_equal(last, tr["layers.1.backward." + ("hidden" if name == "h_n" else "cell")][0].double().numpy())
+
+
+def test_cli_attention_csv_names_the_key_position(capsys):
+    from core.__main__ import main
+
+    assert main(["trace", "--random-init", "transformer", "apple is my fruit", "--names", "*.0.attention.weights",
+                 "--format", "csv"]) == 0
+    frame = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert "unit" not in frame.columns
+    assert sorted(set(frame["key_position"])) == [0, 1, 2, 3]
+    assert (frame.loc[frame["key_position"] > frame["position"], "value"] == 0).all()  # causal: no key after the query
+
+
+def test_cli_output_into_a_closed_pipe_is_quiet():
+    """`python -m core trace ... | head -n 1`: the reader leaves early; no BrokenPipeError traceback."""
+    import subprocess
+    import sys
+
+    text = "the cat sat on the mat . " * 10  # 70 tokens x 64 units x 6 values: far beyond the 64 KiB pipe buffer
+    cmd = f"'{sys.executable}' -m core trace --random-init lstm '{text}' --names 'layers.*' --format csv | head -n 1"
+    proc = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, timeout=120, cwd=conftest.ROOT)
+    assert proc.stdout.startswith("position,token,unit,value")
+    assert "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr, proc.stderr

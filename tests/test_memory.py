@@ -1,23 +1,26 @@
 """core.memory: gradients against finite differences, Jacobians against autograd, the lecture's arithmetic."""
+import math
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import torch
 
+from conftest import tiny_model
 from core import memory, probes
-from core.models import ModelConfig, WordModel
-from core.text import Vocab
+from core.models import WordModel
+from core.recurrent import linear_scan
+from core.text import tokenize
 
 WORDS = ["i", "grew", "up", "in", "france", "speak", "fluent", "french", "arabic", ".", "the", "keys", "are", "is"]
-TEXT = "i grew up in france . the keys are in the up i speak fluent"
+TEXT = "i grew up in france . the keys are in the up i speak fluent"  # 15 tokens: inside one 16-step chunk
+# 41 tokens: jacobian_norms builds its product 16 steps at a time, so this crosses two chunk boundaries
+LONG_TEXT = ("i grew up in france . the keys are in the up . the keys are up in the france . i grew up in the keys "
+             ". the keys are in france . i speak fluent")
 
 
 def tiny(arch: str, nonlinearity: str = "tanh", seed: int = 0) -> WordModel:
-    torch.manual_seed(seed)
-    vocab = Vocab(dict.fromkeys(WORDS + probes.vocabulary_words()))
-    cfg = ModelConfig(arch, len(vocab), embed_dim=6, hidden_size=5, num_layers=2 if arch == "transformer" else 1,
-                      heads=2, nonlinearity=nonlinearity)
-    model = WordModel(cfg, vocab).double().eval()
+    model = tiny_model(arch, dtype=torch.float64, layers=2 if arch == "transformer" else 1, hidden_size=5,
+                       words=WORDS + probes.vocabulary_words(), nonlinearity=nonlinearity, seed=seed)
     for p in model.parameters():  # bigger weights than the default init, so that gradients vary a lot
         p.data.mul_(2.0)
     return model
@@ -126,9 +129,55 @@ def test_jacobian_norms_match_autograd(arch, nonlinearity):
     model = tiny(arch, nonlinearity)
     frame = memory.jacobian_norms(model, TEXT, distances=[1, 2, 5, 10])
     assert frame["distance"].tolist() == [1, 2, 5, 10]
-    for d, norm in zip(frame["distance"], frame["jacobian_norm"]):
-        assert norm == pytest.approx(reference_jacobian_product(model, TEXT, d), rel=1e-8, abs=1e-14)
+    for d, norm, lg in zip(frame["distance"], frame["jacobian_norm"], frame["log10_norm"]):
+        reference = reference_jacobian_product(model, TEXT, d)
+        assert norm == pytest.approx(reference, rel=1e-8, abs=1e-14)
+        assert lg == pytest.approx(math.log10(reference), rel=1e-10)
     assert frame["lecture_0.5^n"].tolist() == [0.5, 0.25, 0.03125, 0.5**10]
+
+
+@pytest.mark.parametrize("arch", ["rnn", "lstm"])
+@pytest.mark.parametrize("chunk", [16, 5])
+def test_jacobian_norms_across_chunk_boundaries(arch, chunk):
+    """A 41-token text: the product is built ``chunk`` steps at a time, and every distance around a boundary
+    (15, 16, 17, 31, 32, 33 for chunks of 16) must still match a per-step autograd reference."""
+    model = tiny(arch)
+    T = len(tokenize(LONG_TEXT).tokens)
+    assert T > 2 * 16
+    distances = [1, 4, 5, 6, 15, 16, 17, 31, 32, 33, T - 1]
+    frame = memory.jacobian_norms(model, LONG_TEXT, distances=distances, chunk=chunk)
+    assert frame["distance"].tolist() == distances
+    for d, lg in zip(frame["distance"], frame["log10_norm"]):
+        assert lg == pytest.approx(math.log10(reference_jacobian_product(model, LONG_TEXT, d)), rel=1e-9), d
+
+
+def test_jacobian_norms_below_float64_stay_exact(monkeypatch):
+    """Step Jacobians of 1e-200 * I give a product of norm 1e-(200 d): below float64's 1e-308 from d = 2 on.
+    The old result, norm * exp(log_scale), read 0.0 there; log10_norm keeps it."""
+    model = tiny("rnn")
+    H = model.config.hidden_size
+
+    def tiny_steps(m, values, layer=0, steps=slice(None)):
+        n = len(range(*steps.indices(values["layers.0.forward.hidden"].shape[0])))
+        return 1e-200 * torch.eye(H, dtype=torch.float64).expand(n, H, H)
+
+    monkeypatch.setattr(memory, "step_jacobians", tiny_steps)
+    frame = memory.jacobian_norms(model, TEXT, distances=[1, 2, 5])
+    assert frame["log10_norm"].tolist() == pytest.approx([-200.0, -400.0, -1000.0], rel=1e-12)
+    assert frame["jacobian_norm"].tolist() == [pytest.approx(1e-200), 0.0, 0.0]  # the float cannot hold the rest
+    assert "1.00e-400" in memory.read_jacobians({"rnn": frame}, at=2)
+
+
+def test_jacobian_norms_surface_nan():
+    """A NaN in the input makes the relu RNN's pre-activation NaN; relu' of NaN is not 0, so the norm is NaN."""
+    model = tiny("rnn", "relu")
+    with torch.no_grad():
+        model.embedding.weight[model.vocab.index("keys")] = math.nan
+    frame = memory.jacobian_norms(model, TEXT, distances=[1, 2, 5])
+    assert frame["log10_norm"].isna().all() and frame["jacobian_norm"].isna().all()
+    slopes = memory.step_jacobians(model, memory.recurrent.trace_values(model.body, model.embedding(
+        torch.tensor(model.vocab.encode(tokenize(TEXT).tokens)))))
+    assert slopes[7:].isnan().all() and not slopes[:7].isnan().any()  # "keys" is token 7: NaN from there on
 
 
 def test_jacobian_check_catches_a_wrong_derivative(monkeypatch):
@@ -183,21 +232,92 @@ def test_recall_curve_counts_what_the_model_predicts():
     assert set(by_family["family"]) == set(probes.FAMILIES)
 
 
-def test_filler_and_perturbation():
-    text = "I grew up in the Middle East but now live in London. I speak fluent"
-    base = memory.insert_filler(text, 0).split()
-    longer = memory.insert_filler(text, 25).split()
-    assert len(longer) == len(base) + 25
-    assert longer[: base.index(".") + 1] == base[: base.index(".") + 1] and longer[-3:] == ["i", "speak", "fluent"]
+LECTURE = "I grew up in the Middle East but now live in London. I speak fluent"
+
+
+def test_with_filler_is_the_one_insertion_rule():
+    base = tokenize(LECTURE).tokens
+    filled = memory.with_filler(LECTURE, 25)
+    head = base.index(".") + 1  # after the first sentence
+    assert (filled.head, filled.filler, len(filled.tokens)) == (head, 25, len(base) + 25)
+    assert filled.tokens[:head] == base[:head] and filled.tokens[head + 25 :] == base[head:]
+    assert filled.cue_distance == len(base) + 25 - head == len(("i", "speak", "fluent")) + 25
+    assert tokenize(filled.text).tokens == filled.tokens  # the string the models read has these tokens
+    assert memory.insert_filler(LECTURE, 25) == filled.text
+    no_stop = memory.with_filler("one two three four five six", 3)
+    assert no_stop.head == 3 and no_stop.tokens[:3] == ("one", "two", "three") and no_stop.tokens[-3:] == ("four", "five", "six")
+    unfilled = memory.with_filler(LECTURE, 0)
+    assert (unfilled.tokens, unfilled.head, unfilled.filler) == (base, head, 0)
+
+
+def test_probability_by_filler_reads_the_last_position():
+    """Each row equals the softmax of the full trace's logits at the last token of the filled text."""
     model = tiny("gru")
-    frame = memory.perturbation_retention(model, text, fillers=(0, 25), position=5, replacement="france")
+    frame = memory.probability_by_filler(model, LECTURE, "arabic", fillers=(0, 25))
+    index = model.vocab.index("arabic")
+    for row in frame.itertuples():
+        filled = memory.with_filler(LECTURE, row.filler)
+        probs = torch.softmax(model.trace(filled.text)["logits"][-1], dim=-1)
+        assert row.tokens == len(filled.tokens)
+        assert row.probability == pytest.approx(float(probs[index]), rel=1e-12)
+        assert row.rank == int((probs > probs[index]).sum()) + 1
+        assert row.top_word == model.vocab.itos[int(probs.argmax())]
+
+
+def test_perturbation_retention_compares_the_final_states():
+    model = tiny("gru")
+    frame = memory.perturbation_retention(model, LECTURE, fillers=(0, 25), position=5, replacement="france")
     assert frame["replaced"].tolist() == ["middle", "middle"]
-    assert (frame["state_change"] > 0).all() and (frame["prediction_change"] >= 0).all()
+    for row in frame.itertuples():
+        ids = list(model.trace(memory.with_filler(LECTURE, row.filler).text).meta["ids"])
+        swapped = ids[:5] + [model.vocab.index("france")] + ids[6:]
+        h0, h1 = (model.trace(v)["output"][-1] for v in (ids, swapped))
+        with torch.no_grad():
+            p0, p1 = (torch.softmax(model.head(h), -1) for h in (h0, h1))
+        assert row.state_change == pytest.approx(float((h1 - h0).norm() / h0.norm()), rel=1e-12)
+        assert row.prediction_change == pytest.approx(float(0.5 * (p1 - p0).abs().sum()), rel=1e-12)
+        assert row.top_word_changed == bool(p0.argmax() != p1.argmax())
     with pytest.raises(ValueError, match="already"):
-        memory.perturbation_retention(model, text, fillers=(0,), position=0, replacement="i")
-    prob = memory.probability_by_filler(model, text, "arabic", fillers=(0, 25))
-    assert prob["tokens"].tolist() == [len(base), len(base) + 25]
-    assert prob["probability"].between(0, 1).all() and (prob["rank"] >= 1).all()
+        memory.perturbation_retention(model, LECTURE, fillers=(0,), position=0, replacement="i")
+
+
+def test_an_unknown_target_word_is_named():
+    model = tiny("rnn")
+    with pytest.warns(UserWarning, match="'zebra' is not in the vocabulary"):
+        frame = memory.gradient_by_distance(model, TEXT, target_word="Zebra")
+    assert frame.attrs["word"] == "<unk>"
+    with pytest.warns(UserWarning, match="'zebra' is not in the vocabulary"):
+        prob = memory.probability_by_filler(model, TEXT, "zebra", fillers=(0,))
+    assert prob.attrs["word"] == "<unk>"
+
+
+def sequential_scan(a, b, reverse=False):
+    """x_t = a_t x_{t-1} + b_t, one step at a time."""
+    order = range(a.shape[0] - 1, -1, -1) if reverse else range(a.shape[0])
+    x, out = torch.zeros_like(b[0]), [None] * a.shape[0]
+    for t in order:
+        x = a[t] * x + b[t]
+        out[t] = x
+    return torch.stack(out)
+
+
+@pytest.mark.parametrize("T", [1, 2, 3, 5, 8, 17])
+@pytest.mark.parametrize("reverse", [False, True])
+def test_linear_scan_gradient_branch_matches_the_sequential_loop(T, reverse):
+    """The out-of-place branch (taken when a or b requires grad): values and gradients of both inputs."""
+    g = torch.Generator().manual_seed(T)
+    a0, b0 = torch.rand(T, 3, generator=g, dtype=torch.float64), torch.randn(T, 3, generator=g, dtype=torch.float64)
+    weights = torch.randn(T, 3, generator=g, dtype=torch.float64)
+    results = []
+    for scan in (linear_scan, sequential_scan):
+        a, b = a0.clone().requires_grad_(True), b0.clone().requires_grad_(True)
+        x = scan(a, b, reverse=reverse)
+        results.append((x.detach(), *torch.autograd.grad((x * weights).sum(), (a, b), allow_unused=True,
+                                                          materialize_grads=True)))  # T = 1: x_0 = b_0 uses no a
+    for got, want in zip(*results):
+        assert torch.allclose(got, want, rtol=1e-12, atol=1e-14)
+    with torch.no_grad():  # and the buffered branch gives the same values
+        assert torch.allclose(linear_scan(a0, b0, reverse=reverse), results[1][0], rtol=1e-12, atol=1e-14)
 
 
 def test_memory_refuses_empty_text_and_the_blank_filler():
