@@ -110,7 +110,8 @@ class Widget:
 def _widget(kind: str, el) -> Widget | None:
     """The widget a delta draws, with the value the browser would report for it."""
     if kind in ("text_area", "text_input"):
-        return Widget(el.id, kind, el.label, el, el.value if el.set_value else (el.default if el.HasField("default") else ""))
+        default = el.default if el.HasField("default") else ""
+        return Widget(el.id, kind, el.label, el, el.value if el.set_value else default)
     if kind in ("selectbox", "radio"):
         if el.set_value:
             value = el.raw_value if el.HasField("raw_value") else None
@@ -218,7 +219,9 @@ class BrowserSession:
         protocols = ["streamlit"] + (["xsrf", self.session_id] if self.session_id else [])
         ws_url = self.base.replace("http", "ws", 1) + "/_stcore/stream"
         self.ws = await asyncio.wait_for(
-            connect(ws_url, subprotocols=protocols, additional_headers=headers, max_size=None, open_timeout=self.timeout),
+            connect(
+                ws_url, subprotocols=protocols, additional_headers=headers, max_size=None, open_timeout=self.timeout
+            ),
             self.timeout,
         )
         self.worker = self.ws.response.headers.get(WORKER_HEADER, "")
@@ -389,7 +392,9 @@ class BrowserSession:
         return False
 
     def controls(self) -> list[Widget]:
-        return [w for w in self.widgets.values() if w.label not in FIXED_WIDGETS and not getattr(w.proto, "disabled", False)]
+        return [
+            w for w in self.widgets.values() if w.label not in FIXED_WIDGETS and not getattr(w.proto, "disabled", False)
+        ]
 
     @staticmethod
     def move(w: Widget, rng: random.Random) -> None:
@@ -550,7 +555,7 @@ class Options:
     pages: tuple[str, ...] = PAGES
     timeout: float = 60.0
     seed: int = 0
-    ramp: float = 5.0  # seconds over which the students arrive
+    ramp: float = 10.0  # seconds over which the students arrive (uniformly)
     sentence_share: float = 0.5  # of actions after opening: new sentence; the rest move a control (or change page)
     page_share: float = 0.1
     warmup: bool = True
@@ -696,14 +701,18 @@ def render(rep: dict) -> str:
         "| page | runs | p50 (s) | p95 (s) | p99 (s) | max (s) | errors | timeouts |",
         "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for name, s in list(rep["pages"].items()) + [("all", rep["overall"]), ("300-word paragraphs", rep["long_paragraph_runs"])]:
+    rows = list(rep["pages"].items()) + [("all", rep["overall"]), ("300-word paragraphs", rep["long_paragraph_runs"])]
+    for name, s in rows:
         lines.append(
             f"| {name} | {s['runs']} | {f(s['p50_s'])} | {f(s['p95_s'])} | {f(s['p99_s'])} | {f(s['max_s'])} "
             f"| {s['errors']} | {s['timeouts']} |"
         )
     b = rep["bytes_per_run"]
     if b["mean"] is not None:
-        lines.append(f"\nbytes per run: mean {b['mean'] / 1e3:.0f} KB, median {b['median'] / 1e3:.0f} KB, max {b['max'] / 1e3:.0f} KB")
+        lines.append(
+            f"\nbytes per run: mean {b['mean'] / 1e3:.0f} KB, median {b['median'] / 1e3:.0f} KB, "
+            f"max {b['max'] / 1e3:.0f} KB"
+        )
     if rep["errors_by_kind"]:
         lines.append(f"errors: {rep['errors_by_kind']}")
     if rep["exceptions"]:
@@ -712,12 +721,14 @@ def render(rep: dict) -> str:
     if m:
         cores = m["cpu_cores_used"]
         lines.append(
-            f"server: {m['processes']} processes, resident {m['rss_total_first_mb']:.0f} -> {m['rss_total_last_mb']:.0f} MB "
+            f"server: {m['processes']} processes, "
+            f"resident {m['rss_total_first_mb']:.0f} -> {m['rss_total_last_mb']:.0f} MB "
             f"(max {m['rss_total_max_mb']:.0f}; second half {m['rss_slope_mb_per_min_second_half']:+.1f} MB/min), "
             f"CPU {'-' if cores is None else f'{cores:.2f}'} cores"
         )
         for pid, p in m["per_process"].items():
-            lines.append(f"  {pid}: {p['rss_first_mb']:.0f} -> {p['rss_last_mb']:.0f} MB (max {p['rss_max_mb']:.0f})  {p['name']}")
+            rss = f"{p['rss_first_mb']:.0f} -> {p['rss_last_mb']:.0f} MB (max {p['rss_max_mb']:.0f})"
+            lines.append(f"  {pid}: {rss}  {p['name']}")
     lines.append(f"generator CPU: {rep['generator_cpu_s']} s")
     return "\n".join(lines)
 
@@ -731,6 +742,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-runs", type=int, default=1000, help="runs per student at most")
     ap.add_argument("--pages", default=",".join(PAGES), help="URL paths the students open, round robin")
     ap.add_argument("--timeout", type=float, default=60.0, help="seconds before a run counts as timed out")
+    ap.add_argument("--ramp", type=float, default=10.0, help="seconds over which the students arrive "
+                    "(all at once is a class told to open the link; spread over the mean pause is the steady state)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--no-warmup", action="store_true", help="skip loading the models before the clock starts")
     ap.add_argument("--sample-every", type=float, default=5.0, help="seconds between memory samples")
@@ -740,7 +753,8 @@ def main(argv: list[str] | None = None) -> int:
     a = ap.parse_args(argv)
     opt = Options(
         url=a.url, sessions=a.sessions, pause=a.pause, duration=a.duration, max_runs=a.max_runs,
-        pages=tuple(p for p in a.pages.split(",") if p), timeout=a.timeout, seed=a.seed, warmup=not a.no_warmup,
+        pages=tuple(p for p in a.pages.split(",") if p), timeout=a.timeout, seed=a.seed, ramp=a.ramp,
+        warmup=not a.no_warmup,
         sample_every=a.sample_every, pids=a.pid,
     )
     rep = asyncio.run(run_class(opt))

@@ -261,7 +261,8 @@ class Supervisor:
             if self.stopping.is_set():
                 return 0
             if time.time() > deadline:
-                log(f"the Streamlit processes did not start within {START_TIMEOUT:.0f} s; see {self.folder}/worker-*.log")
+                log(f"the Streamlit processes did not start within {START_TIMEOUT:.0f} s; "
+                    f"see {self.folder}/worker-*.log")
                 return 1
             for w in self.workers:
                 if w.proc.poll() is not None:
@@ -277,7 +278,8 @@ class Supervisor:
             f"http://{shown}:{self.port}  (logs in {self.folder}; Ctrl+C stops)")
         while not self.stopping.wait(HEALTH_EVERY):
             if self.nginx.poll() is not None:
-                log(f"nginx exited with code {self.nginx.returncode}; restarting it (log: {self.folder}/nginx-error.log)")
+                log(f"nginx exited with code {self.nginx.returncode}; restarting it "
+                    f"(log: {self.folder}/nginx-error.log)")
                 self.start_nginx()
             for w in self.workers:
                 if self.stopping.is_set():
@@ -306,14 +308,16 @@ class Supervisor:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m explorer.serve", description=__doc__.split("\n\n")[0])
     ap.add_argument("--port", type=int, default=8080, help="where students connect (nginx)")
-    ap.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="Streamlit processes (default: one per core)")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 2,
+                    help="Streamlit processes (default: one per core)")
     ap.add_argument("--address", default="0.0.0.0", help="address nginx listens on (0.0.0.0: every interface)")
     ap.add_argument("--worker-port", type=int, help="port of the first Streamlit process (default: --port + 1)")
     ap.add_argument("--nginx", default=shutil.which("nginx") or "/usr/sbin/nginx", help="the nginx binary")
     ap.add_argument("--no-warm", action="store_true", help="do not load the models before students arrive")
     a = ap.parse_args(argv)
     if not Path(a.nginx).exists():
-        print(f"nginx not found at {a.nginx}: install Debian's package (apt-get install nginx) or pass --nginx", file=sys.stderr)
+        print(f"nginx not found at {a.nginx}: install Debian's package (apt-get install nginx) or pass --nginx",
+              file=sys.stderr)
         return 2
     if a.workers < 1:
         print("--workers must be at least 1", file=sys.stderr)
