@@ -240,3 +240,37 @@ def test_the_value_mix_colour_bars_stay_inside_the_figure():
     fig = charts.value_mix(fake_trace(list("abcdef")), 1, 1, 5)
     for axis in (fig.layout.coloraxis, fig.layout.coloraxis2):
         assert axis.colorbar.x + 0.08 <= 1.0, "room for the bar, its ticks and its title"
+
+
+def test_figures_built_without_validation_equal_validated_ones():
+    """charts._figure skips plotly's validation when the dicts need none (base.canonical): for every
+    chart, what the browser gets equals what the validated figure gives; the heatmaps take the fast path."""
+    import plotly.graph_objects as go
+
+    from explorer.charts.base import canonical
+
+    tr = fake_trace(PAYLOAD_TOKENS + ["a", "b"], unknown=[0])
+    panels = [
+        charts.Panel("layers.0.forward.forget_gate", "forget gate", "gate"),
+        charts.Panel("layers.0.forward.candidate", "candidate", "tanh"),
+        charts.Panel("layers.0.forward.cell", "cell", "free"),
+    ]
+    figures = {
+        "state_heatmaps": charts.state_heatmaps(tr, panels, [0, 1, 2], cursor=2),
+        "attention_grid": charts.attention_grid(tr),
+        "unit_lines": charts.unit_lines(tr, "layers.0.forward.hidden", [0, 3], "hidden", cursor=1),
+        "vector_heatmap": charts.vector_heatmap(tr, "embedding", "embedding", "value"),
+        "attention_head": charts.attention_head(tr, 1, 0, query=3),
+        "query_weight_bars": charts.query_weight_bars(tr, 0, 1, 4),
+        "value_mix": charts.value_mix(tr, 1, 1, 5),
+        "top_words_bars": charts.top_words_bars([("fruit", 0.5), ("<b>x</b>", 0.2)], "after <i>"),
+    }
+    for name, fig in figures.items():
+        fast = json.loads(pio.to_json(fig, validate=False))
+        validated = json.loads(pio.to_json(go.Figure(fig.to_dict()), validate=False))
+        assert fast == validated, name
+    for name in ("state_heatmaps", "attention_grid"):  # the big ones: most of a page's payload
+        assert canonical(figures[name].to_dict()), f"{name} is validated: write its dicts in plotly's own form"
+    assert not canonical({"layout": {"xaxis": {"title_text": "x"}}})
+    assert not canonical({"data": [{"type": "heatmap", "coloraxis": "coloraxis1"}]})
+    assert not canonical({"layout": {"coloraxis": {"colorscale": "RdBu_r"}}})

@@ -58,14 +58,14 @@ def attention_grid(trace, window: tuple[int, int] | None = None) -> go.Figure:
             layout[f"xaxis{_ax(n)}"] = xaxis.layout(
                 domain=[x0, x0 + width],
                 anchor=f"y{_ax(n)}",
-                tickfont_size=10,
+                tickfont=dict(size=10),
                 tickangle=-60,
                 showticklabels=layer == L - 1,  # the bottom row names the keys for all
             )
             layout[f"yaxis{_ax(n)}"] = yaxis.layout(
                 domain=[y0, y1],
                 anchor=f"x{_ax(n)}",
-                tickfont_size=10,
+                tickfont=dict(size=10),
                 tickangle=0,
                 autorange="reversed",
                 showticklabels=h == 0,

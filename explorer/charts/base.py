@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.colors import get_colorscale
 
 LABEL_CHARS = 16  # a tick label shows at most this many characters of a word
 HOVER_LINE = 60  # a long word wraps in the hover box every this many characters
@@ -26,9 +28,10 @@ MARK_COLOUR = "#8c8c8c"  # reference lines and their notes ("the beginning", w^n
 
 # colour scales, by what a value is: a gate opens from 0 to 1, tanh lives in [-1, 1],
 # anything else (cell state, pre-activations, embeddings) is centred on 0 at its own range
-GATE_SCALE = "Viridis"
-SIGNED_SCALE = "RdBu_r"
-WEIGHT_SCALE = "Blues"
+# (as explicit lists, the form plotly's validation would turn the names into: see ``_figure``)
+GATE_SCALE = get_colorscale("Viridis")
+SIGNED_SCALE = get_colorscale("RdBu_r")
+WEIGHT_SCALE = get_colorscale("Blues")
 
 
 # -- text that came from the user ---------------------------------------------------------
@@ -92,9 +95,42 @@ def token_axis(
 
 
 def _figure(traces: list[dict], height: int, **layout) -> go.Figure:
-    base = dict(height=height, font=FONT, hoverlabel=dict(font_size=14), margin=dict(l=10, r=10, t=40, b=10))
+    """The figure, unvalidated when its dicts are already what plotly's validation would make of them.
+
+    Validation coerces every value again (each tick label, each category) and was about half of a
+    busy server's time (py-spy, 10 sessions); the result is the same figure (tests/test_explorer_charts.py
+    compares the two for every chart). Dicts that use plotly's shorthands (``title_text``, ``xaxis1``,
+    a named colour scale) are still validated, so a chart that uses them is right, only slower.
+    """
+    base = dict(height=height, font=FONT, hoverlabel=dict(font=dict(size=14)), margin=dict(l=10, r=10, t=40, b=10))
     base.update(layout)
-    return go.Figure(data=traces, layout=base)
+    return go.Figure(data=traces, layout=base, _validate=not canonical(dict(data=traces, layout=base)))
+
+
+_UNDERSCORED = {"plot_bgcolor", "paper_bgcolor", "error_x", "error_y", "error_z"}  # real names with "_"
+# plotly names the first subplot without a 1: "xaxis", and "x" where a trace refers to it
+_FIRST_SUBPLOT_KEY = re.compile(r"^(xaxis|yaxis|coloraxis)1$")
+_FIRST_SUBPLOT_REF = re.compile(r"^(x|y|coloraxis)1$")
+
+
+def canonical(spec) -> bool:
+    """True when a figure's dicts need nothing from plotly's validation: no magic underscores
+    (``title_text`` for ``title.text``), no "xaxis1"/"coloraxis1" for the first subplot, no colour
+    scale given by name. Arrays are not walked: only dicts and lists of dicts."""
+    if isinstance(spec, dict):
+        for k, v in spec.items():
+            if ("_" in k and k not in _UNDERSCORED) or _FIRST_SUBPLOT_KEY.match(k):
+                return False
+            if k == "colorscale" and isinstance(v, str):
+                return False
+            if isinstance(v, str) and _FIRST_SUBPLOT_REF.match(v):
+                return False
+            if isinstance(v, (dict, list, tuple)) and not canonical(v):
+                return False
+        return True
+    if isinstance(spec, (list, tuple)):
+        return all(canonical(v) for v in spec if isinstance(v, (dict, list, tuple)))
+    return True
 
 
 def _f32(a) -> np.ndarray:

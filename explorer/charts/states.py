@@ -126,7 +126,7 @@ def state_heatmaps(
                 z=z,
                 x=axis.categories,
                 y=ynames,
-                coloraxis=f"coloraxis{r}",
+                coloraxis=f"coloraxis{_ax(r)}",
                 xaxis=f"x{_ax(r)}",
                 yaxis=f"y{_ax(r)}",
                 hovertemplate=hover,
@@ -134,7 +134,7 @@ def state_heatmaps(
             )
         )
         scale, bar_title = _panel_colours(p, raw, normalise)
-        layout[f"coloraxis{r}"] = dict(**scale, colorbar=_colorbar(bar_title, (y0 + y1) / 2, row / height))
+        layout[f"coloraxis{_ax(r)}"] = dict(**scale, colorbar=_colorbar(bar_title, (y0 + y1) / 2, row / height))
         layout[f"xaxis{_ax(r)}"] = axis.layout(
             anchor=f"y{_ax(r)}",
             domain=[0, 1],
