@@ -42,6 +42,9 @@ with c2:
         blank_word = common.text_input("The word for the blank ___", answer, key="memory_word", max_chars=40,
                                        reset_on=answer,
                                        help="The models are measured on predicting this word at the blank.")
+        if answer and blank_word == answer:
+            st.caption("Filled in from the lecture example (the answer its training probes use); type another word "
+                       "to measure that one.")
 with c3:
     chosen = common.multiselect("Models", names, default=names, key="memory_models",  # short labels: all four fit
                                 format_func=lambda n: SHORT_NAMES.get(n, n))
