@@ -9,7 +9,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
+import contextlib
 import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 
 import pytest
 import torch
@@ -66,3 +72,45 @@ def app_models_dir(tmp_path_factory):
         os.environ.pop("GATESCOPE_MODELS", None)
     else:
         os.environ["GATESCOPE_MODELS"] = old
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextlib.contextmanager
+def live_app(tmp_path_factory, *streamlit_args: str):
+    """``streamlit run explorer/app.py`` on a free loopback port with the test models; yields its base URL
+    once ``/_stcore/health`` answers, and stops the server afterwards."""
+    from tests import app_models
+
+    models = app_models.models_for_tests(tmp_path_factory.mktemp("models"))
+    port = free_port()
+    log = (tmp_path_factory.mktemp("server") / "streamlit.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "streamlit", "run", "explorer/app.py", "--server.headless", "true",
+         "--server.port", str(port), "--server.address", "127.0.0.1", *streamlit_args],
+        cwd=ROOT, env=dict(os.environ, GATESCOPE_MODELS=str(models)), stdout=log, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 90
+    try:
+        while True:
+            try:
+                if urllib.request.urlopen(f"{base}/_stcore/health", timeout=2).read() == b"ok":
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                pytest.fail(f"the streamlit server did not become healthy; see {log.name}")
+            time.sleep(0.5)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
