@@ -59,6 +59,9 @@ BASELINES = ("zero", "pad")  # zero vectors, or the <pad> embedding at every pos
 PER_INTERVAL = 8  # Gauss-Legendre nodes per interval of the adaptive rule
 MAX_STEPS = 512
 TOLERANCE = 0.01
+# The longest input the app offers integrated gradients for: at 300 tokens the RNN's path needed close to
+# MAX_STEPS nodes and minutes of CPU (python -m core bench --only attribution times it at this length).
+IG_MAX_TOKENS = 120
 STEP_BATCH_TOKENS = 8192  # integrated gradients runs its nodes in batches of about this many tokens
 
 

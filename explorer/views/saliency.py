@@ -6,13 +6,13 @@ the method and draws the sentence coloured by the scores.
 
 import streamlit as st
 
-from core.attribution import METHODS
+from core.attribution import IG_MAX_TOKENS, METHODS
 from core.text import tokenize
 from explorer import charts, common
 from explorer.common import answers
 
 NEXT_WORD = ("rnn", "lstm", "gru", "transformer")
-IG_TOKENS = 120  # integrated gradients on longer inputs took minutes (the RNN's path needs ~500 nodes at 300)
+IG_TOKENS = IG_MAX_TOKENS  # integrated gradients on longer inputs took minutes
 METHOD_NAMES = {
     "grad_x_input": "gradient × input",
     "gradient": "gradient (size only)",
