@@ -10,7 +10,7 @@ what a page shows; a copied link then reproduces the view::
     window = common.slider("Tokens shown", 0, T, key="att_window", value=(0, 64))      # a range
     units = common.multiselect("Units", list(range(H)), key="lstm_line_units", default=[0, 1],
                                reset_on=model_name, format_func=lambda u: f"unit {u}")
-    word = common.text_input("Target word", key="memory_word", value="arabic", max_chars=40)
+    word = common.text_input("Word to explain", key="sal_word", value="", max_chars=40)
     show = common.toggle("Show specials", key="sal_specials")
     k = common.number_input("Top k", key="sal_k", min_value=1, max_value=50, value=5)
     mode = common.radio("Direction", ["forward", "backward"], key="lstm_direction", where=st.sidebar)
