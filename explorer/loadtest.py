@@ -364,24 +364,21 @@ class BrowserSession:
     async def open(self, page: str, sentence: str, long: bool = False) -> Run:
         """A tab opened on ``/page?sentence=...``."""
         self.query = urllib.parse.urlencode({"sentence": sentence})
-        run = Run(page, "open", time.perf_counter(), long=long)
-        try:
-            await self.connect(f"/{page}?{self.query}")
-        except Exception as e:
-            run.error = f"connect: {type(e).__name__}: {e}"[:200]
-            return run
-        return await self.rerun(run, page_name=page)
+        return await self._connect_and_run(Run(page, "open", time.perf_counter(), long=long))
 
     async def reconnect(self, page: str) -> Run:
         """What the browser does when its websocket drops: connect again and rerun the same view."""
         await self.close()
-        run = Run(page, "reconnect", time.perf_counter())
+        return await self._connect_and_run(Run(page, "reconnect", time.perf_counter()))
+
+    async def _connect_and_run(self, run: Run) -> Run:
+        """A websocket to ``run.page`` with this tab's query, then the page's first run."""
         try:
-            await self.connect(f"/{page}?{self.query}")
+            await self.connect(f"/{run.page}?{self.query}")
         except Exception as e:
             run.error = f"connect: {type(e).__name__}: {e}"[:200]
             return run
-        return await self.rerun(run, page_name=page)
+        return await self.rerun(run, page_name=run.page)
 
     # -- what a student does ------------------------------------------------------------------------
     def type_sentence(self, text: str) -> bool:
